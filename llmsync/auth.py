@@ -1,0 +1,125 @@
+"""API keys: where they come from, and how they stay out of reprs, errors and logs."""
+import json
+import os
+import stat
+from typing import Dict, Mapping, Optional, Sequence, Union
+
+from .errors import AuthenticationError
+
+__all__ = ["ApiKey", "AuthStore", "DEFAULT_AUTH_FILE"]
+
+DEFAULT_AUTH_FILE = "~/.config/llmsync/auth.json"
+
+
+class ApiKey:
+    """A secret that never shows itself: ``repr`` and ``str`` are redacted.
+
+    ``reveal()`` returns the secret; only the transport calls it, to build headers.
+    """
+
+    __slots__ = ("_secret", "source")
+
+    def __init__(self, secret: str, source: str = "explicit") -> None:
+        if not isinstance(secret, str) or not secret.strip():
+            raise AuthenticationError(f"an API key must be a non-empty string (from {source})")
+        self._secret = secret.strip()
+        self.source = source
+
+    def reveal(self) -> str:
+        return self._secret
+
+    def __repr__(self) -> str:
+        return f"ApiKey('***', source={self.source!r})"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ApiKey) and other._secret == self._secret
+
+    def __hash__(self) -> int:
+        return hash(self._secret)
+
+    def __reduce__(self):
+        return (ApiKey, (self._secret, self.source))
+
+
+class AuthStore:
+    """Resolves a key per provider id: explicit > environment > auth file.
+
+    The auth file (``$LLMSYNC_AUTH_FILE``, default ``~/.config/llmsync/auth.json``) is a
+    JSON object ``{"openai": "sk-...", ...}``; it is refused when group- or
+    world-readable, as ssh refuses a readable private key.
+    """
+
+    def __init__(
+        self,
+        api_keys: Optional[Mapping[str, Union[str, ApiKey]]] = None,
+        environ: Optional[Mapping[str, str]] = None,
+        auth_file: Optional[str] = None,
+    ) -> None:
+        self._explicit: Dict[str, ApiKey] = {
+            provider: key if isinstance(key, ApiKey) else ApiKey(key, f"api_keys[{provider!r}]")
+            for provider, key in (api_keys or {}).items()
+        }
+        self._environ = environ
+        self._auth_file = auth_file
+        self._file_keys: Optional[Dict[str, str]] = None
+
+    def __repr__(self) -> str:
+        return f"AuthStore(explicit={sorted(self._explicit)})"
+
+    @property
+    def environ(self) -> Mapping[str, str]:
+        return os.environ if self._environ is None else self._environ
+
+    def get(self, provider_id: str, env_vars: Sequence[str] = ()) -> Optional[ApiKey]:
+        """The key for ``provider_id``, or None when none is configured anywhere."""
+        if provider_id in self._explicit:
+            return self._explicit[provider_id]
+        for name in env_vars:
+            value = self.environ.get(name)
+            if value and value.strip():
+                return ApiKey(value, f"${name}")
+        secret = self._load_file().get(provider_id)
+        return ApiKey(secret, "auth file") if secret else None
+
+    def require(self, provider_id: str, env_vars: Sequence[str] = ()) -> ApiKey:
+        """Like ``get``, but raise ``AuthenticationError`` naming where to put the key."""
+        key = self.get(provider_id, env_vars)
+        if key is None:
+            where = " or ".join(f"${name}" for name in env_vars) or "an auth file entry"
+            raise AuthenticationError(
+                f"no API key for {provider_id!r}: set {where}, pass "
+                f"api_keys={{{provider_id!r}: ...}} to Client, or add it to "
+                f"{self._file_path()}",
+                provider=provider_id,
+            )
+        return key
+
+    def _file_path(self) -> str:
+        path = self._auth_file or self.environ.get("LLMSYNC_AUTH_FILE") or DEFAULT_AUTH_FILE
+        return os.path.expanduser(path)
+
+    def _load_file(self) -> Dict[str, str]:
+        if self._file_keys is not None:
+            return self._file_keys
+        path = self._file_path()
+        try:
+            mode = os.stat(path).st_mode
+        except OSError:
+            self._file_keys = {}
+            return self._file_keys
+        if os.name == "posix" and mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise AuthenticationError(
+                f"refusing to read {path}: it is readable by other users "
+                f"(mode {stat.S_IMODE(mode):o}); run: chmod 600 {path}"
+            )
+        try:
+            with open(path, encoding="utf-8") as handle:
+                data = json.load(handle)
+        except (OSError, ValueError) as exc:
+            raise AuthenticationError(f"cannot read auth file {path}: {type(exc).__name__}") from None
+        if not isinstance(data, dict):
+            raise AuthenticationError(f"auth file {path} must hold a JSON object")
+        self._file_keys = {k: v for k, v in data.items() if isinstance(v, str)}
+        return self._file_keys

@@ -1,0 +1,111 @@
+"""ResponseBuilder: accumulates a reply from stream pieces into a ``Response``.
+
+Provider stream parsers call it for each piece and return the event it hands back, so
+the events a caller sees and the ``Response`` they add up to can never disagree. The
+same builder gives ``StreamError.partial`` when a stream breaks.
+"""
+from typing import Dict, Hashable, List, Optional
+
+from .events import ReasoningDelta, TextDelta, ToolCallDelta, ToolCallEnd, ToolCallStart, UsageUpdate
+from .types import FinishReason, ReasoningBlock, Response, ToolCall, Usage
+
+__all__ = ["ResponseBuilder"]
+
+
+class _PendingCall:
+    __slots__ = ("index", "id", "name", "fragments", "signature", "done")
+
+    def __init__(self, index: int, call_id: str, name: str) -> None:
+        self.index = index
+        self.id = call_id
+        self.name = name
+        self.fragments: List[str] = []
+        self.signature: Optional[str] = None
+        self.done = False
+
+    def tool_call(self) -> ToolCall:
+        return ToolCall(self.id, self.name, "".join(self.fragments) or "{}", self.signature)
+
+
+class ResponseBuilder:
+    """Collects text, reasoning, tool calls, usage and the finish reason of one reply.
+
+    Tool calls are keyed by whatever the wire uses (an index, a block index, an item
+    id); events number them 0, 1, 2... in the order they started.
+    """
+
+    def __init__(self, provider: Optional[str], model: Optional[str]) -> None:
+        self.provider = provider
+        self.model = model
+        self.id: Optional[str] = None
+        self.usage: Optional[Usage] = None
+        self.finish_reason: Optional[FinishReason] = None
+        self.error_message: Optional[str] = None
+        self.reasoning_blocks: List[ReasoningBlock] = []
+        self._text: List[str] = []
+        self._reasoning: List[str] = []
+        self._calls: Dict[Hashable, _PendingCall] = {}
+
+    def text(self, text: str) -> TextDelta:
+        self._text.append(text)
+        return TextDelta(text)
+
+    def reasoning(self, text: str) -> ReasoningDelta:
+        self._reasoning.append(text)
+        return ReasoningDelta(text)
+
+    def has_call(self, key: Hashable) -> bool:
+        return key in self._calls
+
+    def tool_start(self, key: Hashable, call_id: str, name: str) -> ToolCallStart:
+        call = _PendingCall(len(self._calls), call_id, name)
+        self._calls[key] = call
+        return ToolCallStart(call.index, call_id, name)
+
+    def tool_delta(self, key: Hashable, arguments: str) -> ToolCallDelta:
+        call = self._calls[key]
+        call.fragments.append(arguments)
+        return ToolCallDelta(call.index, arguments)
+
+    def tool_end(self, key: Hashable, signature: Optional[str] = None) -> ToolCallEnd:
+        call = self._calls[key]
+        call.done = True
+        if signature is not None:
+            call.signature = signature
+        return ToolCallEnd(call.index, call.tool_call())
+
+    def end_open_calls(self) -> List[ToolCallEnd]:
+        """Close every tool call still open (when the wire has no per-call end)."""
+        return [self.tool_end(key) for key, call in self._calls.items() if not call.done]
+
+    def set_usage(self, usage: Usage) -> UsageUpdate:
+        self.usage = usage
+        return UsageUpdate(usage)
+
+    @property
+    def has_content(self) -> bool:
+        """Whether anything the caller would see has arrived."""
+        return bool(self._text or self._reasoning or self._calls)
+
+    @property
+    def tool_calls(self) -> List[ToolCall]:
+        return [call.tool_call() for call in self._calls.values()]
+
+    def build(self) -> Response:
+        """The ``Response`` so far: final after the stream ends, partial before."""
+        tool_calls = self.tool_calls
+        finish_reason = self.finish_reason
+        if tool_calls and finish_reason is FinishReason.STOP:
+            finish_reason = FinishReason.TOOL_CALLS
+        return Response(
+            content="".join(self._text) if self._text else None,
+            tool_calls=tool_calls,
+            usage=self.usage,
+            finish_reason=finish_reason,
+            reasoning="".join(self._reasoning) if self._reasoning else None,
+            model=self.model,
+            provider=self.provider,
+            id=self.id,
+            reasoning_blocks=list(self.reasoning_blocks),
+            error_message=self.error_message,
+        )

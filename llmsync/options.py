@@ -1,0 +1,198 @@
+"""Request options: the ``Request`` object and the knobs it carries."""
+from dataclasses import dataclass, field, fields, replace
+from enum import Enum
+from typing import Any, Dict, FrozenSet, List, Optional, Union
+
+from .errors import InvalidRequestError
+from .types import Message, ToolChoice, ToolDefinition, _StrEnum
+
+__all__ = [
+    "ThinkingLevel",
+    "EffortLevel",
+    "CacheOptions",
+    "ParallelToolConfig",
+    "RetryCondition",
+    "RetryPolicy",
+    "Request",
+]
+
+
+class ThinkingLevel(_StrEnum):
+    """How much the model should reason before answering; mapped per provider."""
+
+    OFF = "off"
+    MINIMAL = "minimal"
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    XHIGH = "xhigh"
+
+
+class EffortLevel(_StrEnum):
+    """Anthropic's effort setting (ignored by other providers)."""
+
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+
+
+@dataclass(frozen=True)
+class CacheOptions:
+    """Prompt-caching breakpoints (Anthropic ``cache_control``; at most 4 per request).
+
+    On providers with automatic caching these only affect what llmsync reports.
+    """
+
+    cache_system_prompt: bool = False
+    cache_tools: bool = False
+    cache_recent_turns: int = 0
+    extended_ttl: bool = False
+    global_scope: bool = False
+
+
+@dataclass(frozen=True)
+class ParallelToolConfig:
+    """How many tool calls the model may request, and llmsync runs, at once."""
+
+    disable_parallel_tool_use: bool = False
+    max_parallel_tools: int = 5
+    encourage_parallel: bool = True
+
+    @classmethod
+    def anthropic_optimized(cls) -> "ParallelToolConfig":
+        """Parallel calls allowed and encouraged, up to 8 run at once."""
+        return cls(max_parallel_tools=8, encourage_parallel=True)
+
+    @classmethod
+    def sequential_only(cls) -> "ParallelToolConfig":
+        """One tool call per turn from the model; tools run one at a time, in order."""
+        return cls(disable_parallel_tool_use=True, max_parallel_tools=1, encourage_parallel=False)
+
+
+class RetryCondition(Enum):
+    """Failure classes a ``RetryPolicy`` may retry."""
+
+    RATE_LIMIT = "rate_limit"
+    SERVER_ERROR = "server_error"
+    TIMEOUT = "timeout"
+    CONNECTION_ERROR = "connection_error"
+
+
+_DEFAULT_RETRY_ON = frozenset(RetryCondition)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff with full jitter; ``Retry-After`` honoured, capped by max_delay.
+
+    ``max_retries`` counts retries, so a request is tried at most ``max_retries + 1`` times.
+    """
+
+    max_retries: int = 3
+    base_delay: float = 1.0
+    max_delay: float = 30.0
+    retry_on: FrozenSet[RetryCondition] = _DEFAULT_RETRY_ON
+
+    @classmethod
+    def none(cls) -> "RetryPolicy":
+        return cls(max_retries=0)
+
+
+def _coerce_enum(enum_cls, value, name):
+    if value is None or isinstance(value, enum_cls):
+        return value
+    try:
+        return enum_cls(value)
+    except ValueError:
+        choices = ", ".join(repr(m.value) for m in enum_cls)
+        raise InvalidRequestError(f"{name} must be one of {choices}, got {value!r}") from None
+
+
+@dataclass
+class Request:
+    """Everything one model call needs; the keyword options of ``generate``/``stream``.
+
+    ``model`` is "provider/model-id". ``messages`` may be a string (one user message).
+    ``response_format`` is a JSON Schema dict or "json". ``extra`` is merged into the
+    provider's wire body last, for anything llmsync does not model yet.
+    """
+
+    model: str
+    messages: Union[str, List[Message]] = field(default_factory=list)
+    system_prompt: Optional[str] = None
+    tools: Optional[List[Any]] = None
+    tool_choice: Union[ToolChoice, str, None] = None
+    max_tokens: Optional[int] = None
+    temperature: Optional[float] = None
+    thinking: Union[ThinkingLevel, str, None] = None
+    effort: Union[EffortLevel, str, None] = None
+    reasoning_effort: Union[ThinkingLevel, str, None] = None
+    cache: Optional[CacheOptions] = None
+    parallel_tool_calls: Optional[bool] = None
+    parallel_tool_config: Optional[ParallelToolConfig] = None
+    response_format: Union[Dict[str, Any], str, None] = None
+    stop: Union[str, List[str], None] = None
+    extra: Optional[Dict[str, Any]] = None
+    stream: bool = False
+    first_token_timeout: Optional[float] = None
+    total_timeout: Optional[float] = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.messages, str):
+            self.messages = [Message.user(self.messages)]
+        elif isinstance(self.messages, Message):
+            self.messages = [self.messages]
+        self.messages = [_coerce_message(m) for m in self.messages]
+        self.tool_choice = ToolChoice.coerce(self.tool_choice)
+        self.thinking = _coerce_enum(ThinkingLevel, self.thinking, "thinking")
+        self.reasoning_effort = _coerce_enum(ThinkingLevel, self.reasoning_effort, "reasoning_effort")
+        self.effort = _coerce_enum(EffortLevel, self.effort, "effort")
+        if isinstance(self.stop, str):
+            self.stop = [self.stop]
+        if self.response_format is not None and not (
+            self.response_format == "json" or isinstance(self.response_format, dict)
+        ):
+            raise InvalidRequestError(
+                f'response_format must be a JSON Schema dict or "json", got {self.response_format!r}'
+            )
+
+    @property
+    def thinking_level(self) -> Optional[ThinkingLevel]:
+        """``thinking``, or ``reasoning_effort`` (its alias) when only that is set."""
+        return self.thinking if self.thinking is not None else self.reasoning_effort  # type: ignore
+
+    @property
+    def tool_definitions(self) -> List[ToolDefinition]:
+        """The tools as ``ToolDefinition``s (``@tool`` functions and ``Tool``s unwrapped)."""
+        return [_definition_of(t) for t in self.tools or []]
+
+    def with_options(self, **changes: Any) -> "Request":
+        """A copy with some fields changed."""
+        return replace(self, **changes)
+
+    @classmethod
+    def option_names(cls) -> List[str]:
+        return [f.name for f in fields(cls) if f.name not in ("model", "messages")]
+
+
+def _coerce_message(message: Any) -> Message:
+    if isinstance(message, Message):
+        return message
+    if isinstance(message, dict):
+        return Message.from_dict(message)  # type: ignore[attr-defined]
+    raise InvalidRequestError(f"messages must be Message objects or dicts, got {message!r}")
+
+
+def _definition_of(tool: Any) -> ToolDefinition:
+    if isinstance(tool, ToolDefinition):
+        return tool
+    definition = getattr(tool, "definition", None)
+    if isinstance(definition, ToolDefinition):
+        return definition
+    if isinstance(tool, dict):
+        return ToolDefinition(
+            tool["name"], tool.get("description", ""), tool.get("parameters") or {}
+        )
+    raise InvalidRequestError(
+        f"tools must be ToolDefinition, @tool functions, Tool objects or dicts, got {tool!r}"
+    )

@@ -1,0 +1,1 @@
+"""Provider modules: one per wire format; see base.py for the contract."""

@@ -1,0 +1,182 @@
+"""The provider contract: a ``Request`` in, a wire request out; wire data in, events out.
+
+A provider never does I/O, never sleeps and never retries (``llmsync.transport`` and
+``llmsync.retry`` do). Everything a provider knows about its API lives in its module.
+"""
+import json
+from dataclasses import dataclass, field
+from typing import Any, Dict, Iterable, List, Optional, Sequence
+
+from ..auth import ApiKey, AuthStore
+from ..builder import ResponseBuilder
+from ..catalog import ModelMeta, lookup, models
+from ..errors import InvalidRequestError, ProviderError, StreamError
+from ..events import Event
+from ..options import Request
+from ..types import Message, Response, Role
+
+__all__ = ["Provider", "WirePlan", "ErrorInfo", "StreamParser", "decode_json"]
+
+
+@dataclass
+class WirePlan:
+    """What a provider would send: path (appended to the base URL), headers, JSON body.
+
+    ``adjustments`` lists what was adapted to fit the model (clamped levels, dropped
+    parameters), in words a person can act on.
+    """
+
+    path: str
+    body: Dict[str, Any]
+    headers: Dict[str, str] = field(default_factory=dict)
+    adjustments: List[str] = field(default_factory=list)
+
+
+@dataclass
+class ErrorInfo:
+    """The provider's own account of an HTTP error."""
+
+    message: str
+    error_type: Optional[str] = None
+    context_length: bool = False
+
+
+def decode_json(data: str, provider: str, what: str = "stream event") -> Any:
+    """``json.loads`` that raises ``ProviderError`` naming the bad payload."""
+    try:
+        return json.loads(data)
+    except ValueError as exc:
+        raise ProviderError(
+            f"malformed JSON in {what}: {exc}: {data[:200]!r}", provider=provider
+        ) from exc
+
+
+class StreamParser:
+    """Turns one stream's wire events into llmsync events; one instance per stream.
+
+    ``feed`` takes an SSE event name and its data and returns the events it yields;
+    ``finish`` is called when the body ends and returns the final ``Response`` or raises
+    ``StreamError`` when the stream stopped before the provider said it was complete.
+    """
+
+    def __init__(self, provider: str, model: str) -> None:
+        self.provider = provider
+        self.builder = ResponseBuilder(provider, model)
+        self.complete = False
+
+    def feed(self, event: str, data: str) -> List[Event]:
+        raise NotImplementedError
+
+    def finish(self) -> Response:
+        if not self.complete:
+            raise StreamError(
+                "the stream ended before the provider marked it complete",
+                provider=self.provider,
+                partial=self.builder.build(),
+            )
+        return self.builder.build()
+
+    def decode(self, data: str) -> Any:
+        return decode_json(data, self.provider)
+
+
+class Provider:
+    """Base class of every provider. Capabilities are class attributes.
+
+    Subclasses set ``id``, ``default_base_url`` and ``env_keys`` and implement
+    ``build_request``, ``parse_response``, ``stream_parser`` and ``describe_error``.
+    """
+
+    id: str = ""
+    default_base_url: Optional[str] = None
+    env_keys: Sequence[str] = ()
+    requires_key: bool = True
+    supports_streaming: bool = True
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.id!r}>"
+
+    @property
+    def base_url_env(self) -> str:
+        """The environment variable that overrides the base URL, e.g. ``OPENAI_BASE_URL``."""
+        return self.id.upper().replace("-", "_") + "_BASE_URL"
+
+    # -- catalog ------------------------------------------------------------------
+
+    def models(self) -> List[ModelMeta]:
+        return models(self.id)
+
+    def model_meta(self, model: str) -> Optional[ModelMeta]:
+        return lookup(self.id, model)
+
+    def supports_reasoning(self, model: str) -> bool:
+        meta = self.model_meta(model)
+        return bool(meta and meta.supports_reasoning)
+
+    def supports_reasoning_effort(self, model: str) -> bool:
+        meta = self.model_meta(model)
+        return bool(meta and meta.supports_reasoning_effort)
+
+    # -- auth -----------------------------------------------------------------------
+
+    def resolve_auth(self, auth_store: AuthStore) -> Optional[ApiKey]:
+        """The key to send, or None for a provider that needs none.
+
+        Raises:
+            AuthenticationError: the provider needs a key and none is configured.
+        """
+        if not self.requires_key:
+            return auth_store.get(self.id, self.env_keys)
+        return auth_store.require(self.id, self.env_keys)
+
+    def auth_headers(self, key: Optional[ApiKey]) -> Dict[str, str]:
+        return {"Authorization": f"Bearer {key.reveal()}"} if key else {}
+
+    # -- validation -------------------------------------------------------------------
+
+    def validate_request(self, request: Request) -> None:
+        """Raise ``InvalidRequestError`` for what no provider could send."""
+        if not request.messages and not request.system_prompt:
+            raise InvalidRequestError("the request has no messages")
+        self.validate_messages(request.messages)  # type: ignore[arg-type]
+        for definition in request.tool_definitions:
+            definition.validate()
+        choice = request.tool_choice
+        if choice is not None and choice.mode == "function":  # type: ignore[union-attr]
+            names = {d.name for d in request.tool_definitions}
+            if choice.name not in names:  # type: ignore[union-attr]
+                raise InvalidRequestError(
+                    f"tool_choice names {choice.name!r}, which is not among the tools "  # type: ignore
+                    f"{sorted(names)}"
+                )
+
+    def validate_messages(self, messages: Iterable[Message]) -> None:
+        """Check roles, tool call ids and tool-call arguments."""
+        for position, message in enumerate(messages):
+            where = f"messages[{position}]"
+            if message.role is Role.TOOL and not message.tool_call_id:
+                raise InvalidRequestError(
+                    f"{where} is a tool message without tool_call_id; use "
+                    "Message.tool_response(tool_call_id, content)"
+                )
+            for call in message.tool_calls or ():
+                if message.role is not Role.ASSISTANT:
+                    raise InvalidRequestError(f"{where}: only assistant messages carry tool_calls")
+                if not call.id or not call.name:
+                    raise InvalidRequestError(f"{where}: a tool call needs an id and a name")
+                call.parsed_arguments()
+
+    # -- wire format --------------------------------------------------------------------
+
+    def build_request(self, request: Request, model: str) -> WirePlan:
+        raise NotImplementedError
+
+    def parse_response(self, body: Any, model: str) -> Response:
+        raise NotImplementedError
+
+    def stream_parser(self, model: str) -> StreamParser:
+        raise NotImplementedError
+
+    def describe_error(self, status: int, payload: Any, text: str) -> ErrorInfo:
+        """Pull the provider's message out of an error body (``payload`` is None if not JSON)."""
+        return ErrorInfo(message=text[:500] or f"HTTP {status}")

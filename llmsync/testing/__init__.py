@@ -1,0 +1,6 @@
+"""Test helpers: ``FakeServer``, a real loopback server speaking the providers' formats."""
+from .reply import Reply
+from .server import FAKE_KEY, FakeServer, ReceivedRequest
+from .wire import FORMATS, WireFormat, sse
+
+__all__ = ["FakeServer", "Reply", "ReceivedRequest", "WireFormat", "FORMATS", "sse", "FAKE_KEY"]

@@ -1,0 +1,70 @@
+"""``Reply``: one scripted answer of the fake server, independent of any wire format."""
+import json
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional
+
+from ..types import FinishReason, ToolCall, Usage
+
+__all__ = ["Reply"]
+
+
+@dataclass
+class Reply:
+    """What the fake server answers to one request, in whichever format was asked for.
+
+    Content: ``text`` (sent in deltas of ``chunk_size`` characters), ``reasoning``
+    (with ``signature`` where the format has one), ``tool_calls`` (arguments sent in
+    deltas of ``chunk_size`` characters), ``usage`` and ``finish_reason`` (default: tool
+    calls if any, else stop).
+
+    Faults: ``status`` with ``error_message`` (or a raw ``body``), ``headers``;
+    ``delay_before`` stalls before the first byte, ``delay_between`` between events;
+    ``disconnect_after`` drops the connection after that many events; ``split_bytes``
+    writes the body in pieces of that many bytes; ``gzip`` compresses the body;
+    ``body`` replaces the rendered body with these exact bytes.
+    """
+
+    text: str = ""
+    reasoning: str = ""
+    signature: str = "sig-fake"
+    tool_calls: List[ToolCall] = field(default_factory=list)
+    usage: Optional[Usage] = field(default_factory=lambda: Usage(10, 5, 15))
+    finish_reason: Optional[FinishReason] = None
+    chunk_size: int = 8
+    status: int = 200
+    error_message: Optional[str] = None
+    error_type: Optional[str] = None
+    headers: Dict[str, str] = field(default_factory=dict)
+    body: Optional[bytes] = None
+    content_type: Optional[str] = None
+    delay_before: float = 0.0
+    delay_between: float = 0.0
+    disconnect_after: Optional[int] = None
+    split_bytes: Optional[int] = None
+    gzip: bool = False
+
+    @classmethod
+    def tools(cls, *calls: Any, **options: Any) -> "Reply":
+        """A reply that calls tools: ``("name", {"arg": 1})`` pairs or ``ToolCall``s."""
+        tool_calls = []
+        for position, call in enumerate(calls):
+            if not isinstance(call, ToolCall):
+                name, arguments = call
+                call = ToolCall(f"call_{position}_{name}", name, json.dumps(arguments))
+            tool_calls.append(call)
+        return cls(tool_calls=tool_calls, **options)
+
+    @classmethod
+    def error(cls, status: int, message: str = "simulated error", **options: Any) -> "Reply":
+        """An HTTP error in the provider's own error-body format."""
+        return cls(status=status, error_message=message, **options)
+
+    @property
+    def finish(self) -> FinishReason:
+        if self.finish_reason is not None:
+            return self.finish_reason
+        return FinishReason.TOOL_CALLS if self.tool_calls else FinishReason.STOP
+
+    def pieces(self, text: str) -> List[str]:
+        size = max(self.chunk_size, 1)
+        return [text[i:i + size] for i in range(0, len(text), size)]

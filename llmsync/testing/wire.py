@@ -1,0 +1,125 @@
+"""Wire formats the fake server speaks: each renders a ``Reply`` as its provider would.
+
+A format claims request paths, and renders a streamed reply as a list of SSE events,
+a whole reply as a JSON body, and an error as the provider's error body.
+"""
+import importlib
+import json
+from typing import Any, Dict, List, Optional
+
+from ..types import FinishReason
+from .reply import Reply
+
+__all__ = ["WireFormat", "OpenAIChatFormat", "sse", "FORMATS", "format_for"]
+
+
+def sse(data: Any, event: Optional[str] = None) -> bytes:
+    """One server-sent event; ``data`` is JSON-encoded unless it is a string."""
+    payload = data if isinstance(data, str) else json.dumps(data, separators=(",", ":"))
+    head = f"event: {event}\n" if event else ""
+    return f"{head}data: {payload}\n\n".encode("utf-8")
+
+
+class WireFormat:
+    """Base class of the fake server's wire formats."""
+
+    name = ""
+
+    def matches(self, path: str) -> bool:
+        raise NotImplementedError
+
+    def is_stream(self, path: str, body: Dict[str, Any]) -> bool:
+        return bool(body.get("stream"))
+
+    def stream_events(self, reply: Reply, model: str) -> List[bytes]:
+        raise NotImplementedError
+
+    def body(self, reply: Reply, model: str) -> Dict[str, Any]:
+        raise NotImplementedError
+
+    def error_body(self, reply: Reply) -> Dict[str, Any]:
+        return {"error": {"message": reply.error_message, "type": reply.error_type or "api_error",
+                          "code": None}}
+
+
+_OPENAI_FINISH = {
+    FinishReason.STOP: "stop", FinishReason.LENGTH: "length", FinishReason.TOOL_CALLS: "tool_calls",
+    FinishReason.CONTENT_FILTER: "content_filter", FinishReason.ERROR: "error",
+}
+
+
+def openai_usage(reply: Reply) -> Optional[Dict[str, Any]]:
+    usage = reply.usage
+    if usage is None:
+        return None
+    return {
+        "prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens,
+        "total_tokens": usage.total_tokens,
+        "prompt_tokens_details": {"cached_tokens": usage.cache_read_tokens},
+        "completion_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
+    }
+
+
+class OpenAIChatFormat(WireFormat):
+    """OpenAI Chat Completions; reasoning is sent as ``reasoning_content`` deltas."""
+
+    name = "openai"
+
+    def matches(self, path: str) -> bool:
+        return path.endswith("/chat/completions")
+
+    def _chunk(self, model: str, delta: Dict[str, Any], finish: Optional[str] = None) -> Dict[str, Any]:
+        return {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 0, "model": model,
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+
+    def stream_events(self, reply: Reply, model: str) -> List[bytes]:
+        events = [sse(self._chunk(model, {"role": "assistant", "content": ""}))]
+        events += [sse(self._chunk(model, {"reasoning_content": p})) for p in reply.pieces(reply.reasoning)]
+        events += [sse(self._chunk(model, {"content": p})) for p in reply.pieces(reply.text)]
+        for index, call in enumerate(reply.tool_calls):
+            first = {"index": index, "id": call.id, "type": "function",
+                     "function": {"name": call.name, "arguments": ""}}
+            events.append(sse(self._chunk(model, {"tool_calls": [first]})))
+            for piece in reply.pieces(call.arguments):
+                fragment = {"index": index, "function": {"arguments": piece}}
+                events.append(sse(self._chunk(model, {"tool_calls": [fragment]})))
+        events.append(sse(self._chunk(model, {}, _OPENAI_FINISH[reply.finish])))
+        usage = openai_usage(reply)
+        if usage is not None:
+            events.append(sse({"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 0,
+                               "model": model, "choices": [], "usage": usage}))
+        events.append(b"data: [DONE]\n\n")
+        return events
+
+    def body(self, reply: Reply, model: str) -> Dict[str, Any]:
+        message: Dict[str, Any] = {"role": "assistant", "content": reply.text or None}
+        if reply.reasoning:
+            message["reasoning_content"] = reply.reasoning
+        if reply.tool_calls:
+            message["tool_calls"] = [
+                {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+                for c in reply.tool_calls
+            ]
+        return {"id": "chatcmpl-fake", "object": "chat.completion", "created": 0, "model": model,
+                "choices": [{"index": 0, "message": message, "finish_reason": _OPENAI_FINISH[reply.finish]}],
+                "usage": openai_usage(reply)}
+
+
+# Modules under llmsync.testing that each define FORMAT, a WireFormat of one provider.
+_FORMAT_MODULES = ("anthropic_wire", "gemini_wire", "responses_wire")
+
+FORMATS: List[WireFormat] = [OpenAIChatFormat()]
+for _name in _FORMAT_MODULES:
+    try:
+        FORMATS.append(importlib.import_module(f"llmsync.testing.{_name}").FORMAT)
+    except ModuleNotFoundError as _exc:
+        if _exc.name != f"llmsync.testing.{_name}":
+            raise
+
+
+def format_for(path: str) -> Optional[WireFormat]:
+    """The format that serves ``path``, or None."""
+    for wire_format in FORMATS:
+        if wire_format.matches(path):
+            return wire_format
+    return None
