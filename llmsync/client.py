@@ -112,10 +112,14 @@ class Client:
 
     def send(self, request: Request) -> Any:
         """Send a ``Request``: a ``Stream`` if ``request.stream``, else a ``Response``."""
+        return self._send(request)
+
+    def _send(self, request: Request, retry: Optional[RetryPolicy] = None) -> Any:
         prepared = self._prepare(request)
+        policy = retry or self.retry
         if request.stream:
-            return self._open_stream(prepared)
-        return self._generate(prepared)
+            return self._open_stream(prepared, policy)
+        return self._generate(prepared, policy)
 
     def explain(self, model: str, messages: Union[str, List[Message]], **options: Any) -> Plan:
         """The exact wire request that would be sent, with keys redacted; nothing is sent."""
@@ -218,7 +222,7 @@ class Client:
             "total": request.total_timeout or self.total_timeout,
         }
 
-    def _generate(self, prepared: _Prepared) -> Response:
+    def _generate(self, prepared: _Prepared, policy: RetryPolicy) -> Response:
         total = Deadline(self._timeouts(prepared.request)["total"], "complete reply")
         provider = prepared.provider
 
@@ -238,9 +242,9 @@ class Client:
             with translated(provider.id):
                 return provider.parse_response(payload, prepared.model)
 
-        return call_with_retry(attempt, self.retry)
+        return call_with_retry(attempt, policy)
 
-    def _open_stream(self, prepared: _Prepared) -> Stream:
+    def _open_stream(self, prepared: _Prepared, policy: RetryPolicy) -> Stream:
         timeouts = self._timeouts(prepared.request)
         total = Deadline(timeouts["total"], "complete reply")
         provider = prepared.provider
@@ -253,4 +257,4 @@ class Client:
                                           Deadline(timeouts["first_token"], "first event"), total)
             return connection.open()
 
-        return Stream(lambda: call_with_retry(attempt, self.retry), total)
+        return Stream(lambda: call_with_retry(attempt, policy), total)

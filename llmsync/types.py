@@ -97,8 +97,9 @@ _PART_TYPES = {"text": Text, "image": Image, "document": Document}
 
 
 def _encode_content(content):
-    # dataclasses-json hands us parts already turned into dicts (with their "type").
-    return content
+    if content is None or isinstance(content, str):
+        return content
+    return [part if isinstance(part, dict) else part.to_dict() for part in content]
 
 
 def _decode_content(content):
