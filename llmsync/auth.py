@@ -2,7 +2,7 @@
 import json
 import os
 import stat
-from typing import Dict, Mapping, Optional, Sequence, Union
+from typing import Dict, List, Mapping, Optional, Sequence, Union
 
 from .errors import AuthenticationError
 
@@ -67,6 +67,11 @@ class AuthStore:
 
     def __repr__(self) -> str:
         return f"AuthStore(explicit={sorted(self._explicit)})"
+
+    @property
+    def explicit_providers(self) -> List[str]:
+        """Provider ids with an explicitly given key."""
+        return sorted(self._explicit)
 
     @property
     def environ(self) -> Mapping[str, str]:

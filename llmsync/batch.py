@@ -121,7 +121,7 @@ def as_request(item: Any) -> Request:
 
 def _estimated_tokens(request: Request) -> int:
     # About four characters a token in English; the reply is bounded by max_tokens.
-    characters = sum(len(m.text) for m in request.messages) + len(request.system_prompt or "")  # type: ignore
+    characters = sum(len(m.text) for m in request.messages) + len(request.system_prompt or "")
     return characters // 4 + (request.max_tokens or 256)
 
 
@@ -153,7 +153,7 @@ class _BatchRunner:
                 except RateLimitError as error:
                     if attempt == self.rate_limit_retries:
                         raise
-                    delay = delays.send(error)
+                    delay = delays.send(error) or 0.0
                     log.info("batch item %d rate limited; pausing all workers %.2fs", index, delay)
                     self.pause.extend(delay)
                     continue

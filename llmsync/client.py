@@ -13,7 +13,7 @@ from .options import Request, RetryPolicy
 from .providers.base import Provider
 from .registry import get_provider, split_model
 from .retry import call_with_retry
-from .stream import Deadline, Stream, StreamConnection
+from .stream import Deadline, Stream, StreamConnection, bounded_timeout
 from .transport import SECRET_HEADERS, Timeout, Transport, read_json, translated
 from .types import Message, Response
 
@@ -87,7 +87,7 @@ class Client:
         self._pool_lock = threading.Lock()
 
     def __repr__(self) -> str:
-        return f"Client(providers with keys={sorted(self._config['api_keys'])}, base_urls={self._base_urls})"
+        return f"Client(api_keys for {sorted(self._auth.explicit_providers)}, base_urls={self._base_urls})"
 
     # -- pickling: configuration only; connections and threads are rebuilt ----------------
 
@@ -227,18 +227,19 @@ class Client:
         provider = prepared.provider
 
         def attempt() -> Response:
-            response = self._transport.post(prepared.url, prepared.headers, prepared.body,
-                                            self.timeout, provider)
-            total.arm(response)
             try:
-                payload = read_json(response, provider)
+                response = self._transport.post(prepared.url, prepared.headers, prepared.body,
+                                                bounded_timeout(self.timeout, total), provider)
+                total.arm(response)
+                try:
+                    payload = read_json(response, provider)
+                finally:
+                    total.cancel()
+                    response.close()
             except LLMError:
                 if total.expired:
                     raise total.error(provider.id) from None
                 raise
-            finally:
-                total.cancel()
-                response.close()
             with translated(provider.id):
                 return provider.parse_response(payload, prepared.model)
 
@@ -250,11 +251,17 @@ class Client:
         provider = prepared.provider
 
         def attempt() -> StreamConnection:
-            response = self._transport.post(prepared.url, prepared.headers, prepared.body,
-                                            self.timeout, provider)
-            total.arm(response)
+            first_token = Deadline(timeouts["first_token"], "first event")
+            try:
+                response = self._transport.post(prepared.url, prepared.headers, prepared.body,
+                                                bounded_timeout(self.timeout, first_token, total), provider)
+            except LLMError as error:
+                for deadline in (first_token, total):
+                    if deadline.expired:
+                        raise deadline.error(provider.id) from error
+                raise
             connection = StreamConnection(response, provider.stream_parser(prepared.model), provider,
-                                          Deadline(timeouts["first_token"], "first event"), total)
-            return connection.open()
+                                          first_token, total)
+            return connection.open(self.timeout)
 
-        return Stream(lambda: call_with_retry(attempt, policy), total)
+        return Stream(lambda: call_with_retry(attempt, policy))

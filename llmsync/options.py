@@ -112,37 +112,41 @@ def _coerce_enum(enum_cls, value, name):
 class Request:
     """Everything one model call needs; the keyword options of ``generate``/``stream``.
 
-    ``model`` is "provider/model-id". ``messages`` may be a string (one user message).
+    ``model`` is "provider/model-id". Strings are accepted and coerced where a field
+    has a richer type: ``messages`` may be a string (one user message) or message dicts,
+    ``thinking``/``effort`` their level names, ``tool_choice`` a mode or a tool name,
+    ``stop`` one string.
     ``response_format`` is a JSON Schema dict or "json". ``extra`` is merged into the
     provider's wire body last, for anything llmsync does not model yet.
     """
 
     model: str
-    messages: Union[str, List[Message]] = field(default_factory=list)
+    messages: List[Message] = field(default_factory=list)
     system_prompt: Optional[str] = None
     tools: Optional[List[Any]] = None
-    tool_choice: Union[ToolChoice, str, None] = None
+    tool_choice: Optional[ToolChoice] = None
     max_tokens: Optional[int] = None
     temperature: Optional[float] = None
-    thinking: Union[ThinkingLevel, str, None] = None
-    effort: Union[EffortLevel, str, None] = None
-    reasoning_effort: Union[ThinkingLevel, str, None] = None
+    thinking: Optional[ThinkingLevel] = None
+    effort: Optional[EffortLevel] = None
+    reasoning_effort: Optional[ThinkingLevel] = None
     cache: Optional[CacheOptions] = None
     parallel_tool_calls: Optional[bool] = None
     parallel_tool_config: Optional[ParallelToolConfig] = None
     response_format: Union[Dict[str, Any], str, None] = None
-    stop: Union[str, List[str], None] = None
+    stop: Optional[List[str]] = None
     extra: Optional[Dict[str, Any]] = None
     stream: bool = False
     first_token_timeout: Optional[float] = None
     total_timeout: Optional[float] = None
 
     def __post_init__(self) -> None:
-        if isinstance(self.messages, str):
-            self.messages = [Message.user(self.messages)]
-        elif isinstance(self.messages, Message):
-            self.messages = [self.messages]
-        self.messages = [_coerce_message(m) for m in self.messages]
+        messages: Any = self.messages
+        if isinstance(messages, str):
+            messages = [Message.user(messages)]
+        elif isinstance(messages, Message):
+            messages = [messages]
+        self.messages = [_coerce_message(m) for m in messages]
         self.tool_choice = ToolChoice.coerce(self.tool_choice)
         self.thinking = _coerce_enum(ThinkingLevel, self.thinking, "thinking")
         self.reasoning_effort = _coerce_enum(ThinkingLevel, self.reasoning_effort, "reasoning_effort")
@@ -159,7 +163,7 @@ class Request:
     @property
     def thinking_level(self) -> Optional[ThinkingLevel]:
         """``thinking``, or ``reasoning_effort`` (its alias) when only that is set."""
-        return self.thinking if self.thinking is not None else self.reasoning_effort  # type: ignore
+        return self.thinking if self.thinking is not None else self.reasoning_effort
 
     @property
     def tool_definitions(self) -> List[ToolDefinition]:

@@ -69,10 +69,10 @@ def call_with_retry(attempt: Callable[[], T], policy: RetryPolicy) -> T:
                  details["wait"], details["tries"], details["exception"])
 
     retrying = backoff.on_exception(
-        waits,
+        waits,  # type: ignore[arg-type]  # backoff's stubs predate wait generators that are sent errors
         LLMError,
         max_tries=policy.max_retries + 1,
-        giveup=lambda error: not is_retryable(error, policy),
+        giveup=lambda error: not is_retryable(error, policy),  # type: ignore[arg-type]
         jitter=None,
         on_backoff=log_backoff,
         logger=None,

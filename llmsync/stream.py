@@ -1,44 +1,55 @@
 """``Stream``: the blocking iterator over one streamed reply."""
 import threading
 import time
-from typing import Callable, Iterator, List, Optional
+from typing import Callable, Generator, Iterator, List, Optional
 
 import requests
 
 from .errors import LLMError, NetworkError, StreamError, TimeoutError
 from .events import Completed, Event
 from .providers.base import Provider, StreamParser
-from .transport import PARSE_ERRORS, check_event_stream, foreign_error, iter_sse, shutdown, translated
+from .transport import (PARSE_ERRORS, Timeout, check_event_stream, foreign_error, iter_sse, set_read_timeout,
+                        shutdown, translated)
 from .types import Response
 
-__all__ = ["Stream", "StreamConnection", "Deadline"]
+__all__ = ["Stream", "StreamConnection", "Deadline", "bounded_timeout"]
 
 
 class Deadline:
-    """A deadline that shuts the current response down when it passes.
+    """An optional deadline for a reply (the first event, or the whole of it).
 
-    Closing a socket does not wake a thread blocked reading it; shutting it down does,
-    so a passed deadline ends a blocked read, and ``expired`` says why it ended.
+    It bounds the socket read timeout of each attempt, and a timer shuts the response
+    down when it passes (closing a socket does not wake a thread blocked reading it;
+    shutting it down does). ``expired`` tells a read that failed because of it.
     """
 
     def __init__(self, seconds: Optional[float], what: str) -> None:
         self.seconds = seconds
         self.what = what
-        self.expired = False
         self._ends_at = None if seconds is None else time.monotonic() + seconds
+        self._fired = False
         self._timer: Optional[threading.Timer] = None
+
+    def remaining(self) -> Optional[float]:
+        return None if self._ends_at is None else max(self._ends_at - time.monotonic(), 0.0)
+
+    @property
+    def expired(self) -> bool:
+        remaining = self.remaining()
+        return self._fired or (remaining is not None and remaining <= 0.005)
 
     def arm(self, response: requests.Response) -> None:
         """Watch ``response`` (replacing any earlier one) until ``cancel``."""
-        if self._ends_at is None:
+        remaining = self.remaining()
+        if remaining is None:
             return
         self.cancel()
 
         def expire() -> None:
-            self.expired = True
+            self._fired = True
             shutdown(response)
 
-        self._timer = threading.Timer(max(self._ends_at - time.monotonic(), 0.0), expire)
+        self._timer = threading.Timer(remaining, expire)
         self._timer.daemon = True
         self._timer.start()
 
@@ -49,6 +60,16 @@ class Deadline:
 
     def error(self, provider: str) -> TimeoutError:
         return TimeoutError(f"no {self.what} within {self.seconds}s", provider=provider)
+
+
+def bounded_timeout(timeout: Timeout, *deadlines: Deadline) -> Timeout:
+    """``timeout`` with its read part cut to the nearest deadline's remaining time."""
+    connect, read = timeout if isinstance(timeout, tuple) else (timeout, timeout)
+    for deadline in deadlines:
+        remaining = deadline.remaining()
+        if remaining is not None:
+            read = min(read, max(remaining, 0.001))
+    return (connect, read)
 
 
 class StreamConnection:
@@ -65,11 +86,18 @@ class StreamConnection:
         self.first_token = first_token
         self.total = total
         self.pending: List[Event] = []
-        self.closed = False
+        self.final: Optional[Response] = None
+        self.cancelled = False
+        self._lock = threading.Lock()
+        self._released = False
         self._raw = iter_sse(response, provider.id)
 
-    def open(self) -> "StreamConnection":
-        """Read until the first event; on failure release the connection and raise."""
+    def open(self, read_timeout: Timeout) -> "StreamConnection":
+        """Read until the first event; on failure release the connection and raise.
+
+        Then the socket's read timeout goes back to ``read_timeout`` (it was cut to the
+        first-event deadline) and the total deadline, if any, watches the rest.
+        """
         self.first_token.arm(self.response)
         try:
             check_event_stream(self.response, self.provider)
@@ -81,6 +109,8 @@ class StreamConnection:
             raise self._explain(error) from error
         finally:
             self.first_token.cancel()
+        set_read_timeout(self.response, bounded_timeout(read_timeout, self.total)[1])
+        self.total.arm(self.response)
         return self
 
     def _read_one(self) -> bool:
@@ -120,10 +150,49 @@ class StreamConnection:
                 return deadline.error(self.provider.id)
         return error
 
+    def iterate(self) -> Generator[Event, None, None]:
+        """The caller's view: events until ``Completed``, or a typed error with the partial."""
+        delivered = False
+        try:
+            for event in self.events():
+                if self.cancelled:
+                    return
+                if isinstance(event, Completed):
+                    self.final = event.response
+                delivered = True
+                yield event
+        except LLMError as error:
+            if self.cancelled:
+                return
+            raise self._broken(error, delivered) from error
+        finally:
+            self.total.cancel()
+            self.release()
+
+    def _broken(self, error: LLMError, delivered: bool) -> LLMError:
+        error = self._explain(error)
+        partial = self.parser.builder.build()
+        if isinstance(error, (StreamError, TimeoutError)) or not delivered:
+            error.partial = partial
+            return error
+        kind = "connection lost" if isinstance(error, NetworkError) else "stream broken"
+        return StreamError(f"{kind} after events were delivered: {error.message}",
+                           status=error.status, provider=error.provider, request_id=error.request_id,
+                           error_type=error.error_type, partial=partial)
+
+    def cancel(self) -> None:
+        """Stop from any thread: the iteration ends quietly and the connection is dropped."""
+        self.cancelled = True
+        self.total.cancel()
+        self.release()
+
     def release(self) -> None:
         """Give the connection back: to the pool if the body was read, else abort it."""
-        self.closed = True
-        if self.parser.complete:
+        with self._lock:
+            if self._released:
+                return
+            self._released = True
+        if self.parser.complete and not self.cancelled:
             self.response.close()
         else:
             shutdown(self.response)
@@ -134,23 +203,21 @@ class Stream:
 
     ``response`` holds the final ``Response`` once the stream is exhausted, or what
     arrived so far after ``close()`` or an error. ``close()`` is idempotent and safe to
-    call from another thread; the iteration then ends quietly. A stream is single-use.
+    call from another thread; the iteration then ends quietly. Breaking out of a ``for``
+    loop or leaving the ``with`` block closes the connection at once. A stream is
+    single-use and belongs to one thread (``close`` excepted).
     """
 
-    def __init__(self, open_connection: Callable[[], StreamConnection], total: Deadline) -> None:
-        self._total = total
-        self._connection: Optional[StreamConnection] = None
-        self._response: Optional[Response] = None
-        self._closed = False
-        self._lock = threading.Lock()
+    def __init__(self, open_connection: Callable[[], StreamConnection]) -> None:
         self._connection = open_connection()
-        self._iterator = self._run()
+        # The generator refers to the connection, never to this object, so dropping the
+        # last reference to a Stream (a `break` out of a for loop) finalizes it at once.
+        self._iterator = self._connection.iterate()
 
     @property
-    def response(self) -> Optional[Response]:
-        if self._response is not None:
-            return self._response
-        return self._connection.parser.builder.build() if self._connection else None
+    def response(self) -> Response:
+        connection = self._connection
+        return connection.final or connection.parser.builder.build()
 
     def __iter__(self) -> "Stream":
         return self
@@ -158,59 +225,17 @@ class Stream:
     def __next__(self) -> Event:
         return next(self._iterator)
 
-    def _run(self) -> Iterator[Event]:
-        connection = self._connection
-        assert connection is not None
-        delivered = False
-        try:
-            for event in connection.events():
-                if isinstance(event, Completed):
-                    self._response = event.response
-                delivered = True
-                yield event
-        except LLMError as error:
-            if self._closed:
-                return
-            raise self._broken(error, delivered) from error
-        finally:
-            self._total.cancel()
-            connection.release()
-
-    def _broken(self, error: LLMError, delivered: bool) -> LLMError:
-        connection = self._connection
-        assert connection is not None
-        partial = connection.parser.builder.build()
-        if self._total.expired:
-            error = self._total.error(connection.provider.id)
-        if isinstance(error, (StreamError, TimeoutError)) or not delivered:
-            error.partial = partial
-            return error
-        kind = "connection lost" if isinstance(error, NetworkError) else "stream broken"
-        broken = StreamError(f"{kind} after events were delivered: {error.message}",
-                             status=error.status, provider=error.provider,
-                             request_id=error.request_id, error_type=error.error_type,
-                             partial=partial)
-        return broken
-
     def close(self) -> None:
         """Stop the stream and release its connection at once (from any thread)."""
-        with self._lock:
-            if self._closed:
-                return
-            self._closed = True
-        self._total.cancel()
-        if self._connection is not None:
-            self._connection.release()
+        self._connection.cancel()
 
     def __enter__(self) -> "Stream":
         return self
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
-        self._iterator.close()
 
     def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:  # noqa: BLE001 - never raise from a finalizer
-            pass
+        connection = getattr(self, "_connection", None)
+        if connection is not None:
+            connection.cancel()

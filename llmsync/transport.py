@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Transport", "Timeout", "iter_sse", "read_json", "error_from_response", "translated",
     "foreign_error", "PARSE_ERRORS", "shutdown", "check_event_stream", "retry_after_seconds",
+    "set_read_timeout",
 ]
 
 log = logging.getLogger("llmsync")
@@ -170,8 +171,10 @@ _TITLE = re.compile(rb"<title[^>]*>(.*?)</title>", re.I | re.S)
 
 def _html_summary(content: bytes) -> str:
     match = _TITLE.search(content)
-    title = match.group(1).decode("utf-8", "replace").strip() if match else ""
-    return title or re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", content[:2000].decode("utf-8", "replace"))).strip()[:200]
+    if match:
+        return match.group(1).decode("utf-8", "replace").strip()
+    text = re.sub(r"<[^>]+>", " ", content[:2000].decode("utf-8", "replace"))
+    return re.sub(r"\s+", " ", text).strip()[:200]
 
 
 def _is_html(response: requests.Response, content: bytes) -> bool:
@@ -308,6 +311,17 @@ def foreign_error(exc: BaseException, provider_id: Optional[str]) -> LLMError:
         return ProviderError(f"the body is not valid UTF-8: {exc}", provider=provider_id)
     # A parser met a body of an unexpected shape (or urllib3 a response closed under it).
     return ProviderError(f"unexpected reply: {type(exc).__name__}: {exc}", provider=provider_id)
+
+
+def set_read_timeout(response: requests.Response, seconds: float) -> None:
+    """Change the read timeout of an open response's socket (urllib3 sets it per request)."""
+    connection = getattr(response.raw, "connection", None)
+    sock = getattr(connection, "sock", None)
+    if sock is not None:
+        try:
+            sock.settimeout(seconds)
+        except OSError:
+            pass
 
 
 @contextmanager

@@ -31,7 +31,8 @@ def test_env_vars_are_tried_in_order():
 
 
 def test_file_is_the_last_resort(auth_file):
-    assert AuthStore(environ={}, auth_file=auth_file).get("anthropic", ["ANTHROPIC_API_KEY"]).reveal() == "ant-from-file"
+    key = AuthStore(environ={}, auth_file=auth_file).get("anthropic", ["ANTHROPIC_API_KEY"])
+    assert key.reveal() == "ant-from-file"
 
 
 def test_auth_file_from_environment_variable(auth_file):

@@ -138,16 +138,15 @@ class Provider:
         """Raise ``InvalidRequestError`` for what no provider could send."""
         if not request.messages and not request.system_prompt:
             raise InvalidRequestError("the request has no messages")
-        self.validate_messages(request.messages)  # type: ignore[arg-type]
+        self.validate_messages(request.messages)
         for definition in request.tool_definitions:
             definition.validate()
         choice = request.tool_choice
-        if choice is not None and choice.mode == "function":  # type: ignore[union-attr]
+        if choice is not None and choice.mode == "function":
             names = {d.name for d in request.tool_definitions}
-            if choice.name not in names:  # type: ignore[union-attr]
+            if choice.name not in names:
                 raise InvalidRequestError(
-                    f"tool_choice names {choice.name!r}, which is not among the tools "  # type: ignore
-                    f"{sorted(names)}"
+                    f"tool_choice names {choice.name!r}, which is not among the tools {sorted(names)}"
                 )
 
     def validate_messages(self, messages: Iterable[Message]) -> None:

@@ -163,7 +163,7 @@ class ChatCompletionsProvider(Provider):
             if parallel is not None:
                 body["parallel_tool_calls"] = parallel
         if request.tool_choice is not None:
-            body["tool_choice"] = self.wire_tool_choice(request.tool_choice)  # type: ignore[arg-type]
+            body["tool_choice"] = self.wire_tool_choice(request.tool_choice)
         if request.max_tokens is not None:
             body[self.max_tokens_field] = request.max_tokens
         self.apply_reasoning(request, model, body, adjustments)
@@ -210,7 +210,7 @@ class ChatCompletionsProvider(Provider):
         system_role = self.system_role(model)
         if request.system_prompt:
             out.append({"role": system_role, "content": request.system_prompt})
-        for message in request.messages:  # type: ignore[union-attr]
+        for message in request.messages:
             out.append(self.wire_message(message, system_role))
         return out
 

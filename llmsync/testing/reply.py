@@ -18,7 +18,8 @@ class Reply:
     calls if any, else stop).
 
     Faults: ``status`` with ``error_message`` (or a raw ``body``), ``headers``;
-    ``delay_before`` stalls before the first byte, ``delay_between`` between events;
+    ``delay_before`` stalls before the first byte, ``delay_between`` between events,
+    ``stall`` seconds before event number ``stall_after``;
     ``disconnect_after`` drops the connection after that many events; ``split_bytes``
     writes the body in pieces of that many bytes; ``gzip`` compresses the body;
     ``body`` replaces the rendered body with these exact bytes.
@@ -39,6 +40,8 @@ class Reply:
     content_type: Optional[str] = None
     delay_before: float = 0.0
     delay_between: float = 0.0
+    stall_after: Optional[int] = None
+    stall: float = 0.0
     disconnect_after: Optional[int] = None
     split_bytes: Optional[int] = None
     gzip: bool = False

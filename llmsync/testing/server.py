@@ -217,6 +217,8 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             if position and reply.delay_between:
                 time.sleep(reply.delay_between)
+            if position == reply.stall_after:
+                time.sleep(reply.stall)
             if compressor is not None:
                 event = compressor.compress(event) + compressor.flush(zlib.Z_SYNC_FLUSH)
             self._write_pieces(event, reply, chunked=True)
