@@ -11,7 +11,7 @@ from typing import Dict, List, Optional
 
 from .types import Usage
 
-__all__ = ["ModelMeta", "models", "lookup", "cost_of"]
+__all__ = ["ModelMeta", "models", "lookup", "cost_of", "price"]
 
 _DATA_FILE = os.path.join(os.path.dirname(__file__), "data", "models.json")
 
@@ -87,12 +87,16 @@ def lookup(provider: Optional[str], model: Optional[str]) -> Optional[ModelMeta]
 
 
 def cost_of(provider: Optional[str], model: Optional[str], usage: Optional[Usage]) -> Optional[float]:
-    """USD for ``usage`` at the catalog's prices; None when the model or prices are unknown.
+    """USD for ``usage`` of ``provider``'s ``model``; None when the model or prices are unknown."""
+    return price(lookup(provider, model), usage)
+
+
+def price(meta: Optional[ModelMeta], usage: Optional[Usage]) -> Optional[float]:
+    """USD for ``usage`` at ``meta``'s prices; None when the model or prices are unknown.
 
     Cached reads and cache writes are billed at their own prices (falling back to the
     input price where the provider has none); the rest of the prompt at the input price.
     """
-    meta = lookup(provider, model)
     if meta is None or usage is None or meta.input_price is None or meta.output_price is None:
         return None
     read_price = meta.cache_read_price if meta.cache_read_price is not None else meta.input_price

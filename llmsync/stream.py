@@ -1,7 +1,7 @@
 """``Stream``: the blocking iterator over one streamed reply."""
 import threading
 import time
-from typing import Callable, Generator, Iterator, List, Optional
+from typing import Callable, Generator, Iterator, List, Optional, Tuple
 
 import requests
 
@@ -62,7 +62,7 @@ class Deadline:
         return TimeoutError(f"no {self.what} within {self.seconds}s", provider=provider)
 
 
-def bounded_timeout(timeout: Timeout, *deadlines: Deadline) -> Timeout:
+def bounded_timeout(timeout: Timeout, *deadlines: Deadline) -> Tuple[float, float]:
     """``timeout`` with its read part cut to the nearest deadline's remaining time."""
     connect, read = timeout if isinstance(timeout, tuple) else (timeout, timeout)
     for deadline in deadlines:
@@ -109,7 +109,8 @@ class StreamConnection:
             raise self._explain(error) from error
         finally:
             self.first_token.cancel()
-        set_read_timeout(self.response, bounded_timeout(read_timeout, self.total)[1])
+        _, read = bounded_timeout(read_timeout, self.total)
+        set_read_timeout(self.response, read)
         self.total.arm(self.response)
         return self
 

@@ -196,7 +196,7 @@ def error_from_response(response: requests.Response, provider: "Provider") -> LL
     if _is_html(response, content):
         message = (f"HTTP {status}: the server sent an HTML page, not an API reply "
                    f"(a proxy or gateway error?): {_html_summary(content)!r}")
-        info_type, context_length = None, False
+        info_type, context_length, authentication = None, False, False
     else:
         text = content.decode("utf-8", "replace")
         try:
@@ -205,12 +205,12 @@ def error_from_response(response: requests.Response, provider: "Provider") -> LL
             payload = None
         info = provider.describe_error(status, payload, text)
         message = f"HTTP {status}: {info.message}" if info.message else f"HTTP {status}"
-        info_type, context_length = info.error_type, info.context_length
+        info_type, context_length, authentication = info.error_type, info.context_length, info.authentication
     context["error_type"] = info_type
     should_retry = response.headers.get("x-should-retry")
     if should_retry in ("true", "false"):
         context["retryable"] = should_retry == "true"
-    if status in (401, 403):
+    if status in (401, 403) or authentication:
         return AuthenticationError(message, **context)
     if status == 429:
         return RateLimitError(message, **context)

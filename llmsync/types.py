@@ -376,9 +376,17 @@ class Response:
     @property
     def cost(self) -> Optional[float]:
         """The price of this reply in USD from the catalog, or None for unknown models."""
-        from .catalog import cost_of
+        from .catalog import price
+        from .errors import InvalidRequestError as UnknownProvider
+        from .registry import get_provider
 
-        return cost_of(self.provider, self.model, self.usage)
+        if not self.provider or not self.model or self.usage is None:
+            return None
+        try:
+            meta = get_provider(self.provider).model_meta(self.model)
+        except UnknownProvider:
+            return None
+        return price(meta, self.usage)
 
     def to_message(self) -> Message:
         """The assistant message to append to the conversation for the next turn."""

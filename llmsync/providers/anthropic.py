@@ -33,7 +33,8 @@ STOP_REASONS = {
     # "pause_turn": a server-tool loop (web search, code execution) reached its iteration
     # limit mid-turn. The caller must append the assistant content unchanged and send the
     # request again so the model continues (docs: handling-stop-reasons). LENGTH already
-    # means "incomplete, continue"; STOP would wrongly end a tool loop.
+    # means "incomplete, continue"; STOP would wrongly end a tool loop. (llmsync keeps no
+    # server-tool blocks, so server tools, reachable only through `extra`, cannot resume.)
     "pause_turn": FinishReason.LENGTH,
 }
 
@@ -84,10 +85,11 @@ def parse_usage(usage: Optional[Dict[str, Any]]) -> Optional[Usage]:
     return Usage(prompt, completion, prompt + completion, cache_read_tokens=read, cache_write_tokens=write)
 
 
-def _stream_error(error: Any, provider: str) -> ProviderError:
+def _error_in(where: str, error: Any, provider: str) -> ProviderError:
+    """The error of an ``error`` event or of an error body inside a 200 reply."""
     error = error if isinstance(error, dict) else {"message": str(error)}
     error_type = error.get("type")
-    return ProviderError(f"error in stream: {error.get('message') or error}", provider=provider,
+    return ProviderError(f"error in {where}: {error.get('message') or error}", provider=provider,
                          error_type=error_type, retryable=error_type in _RETRYABLE_ERRORS)
 
 
@@ -201,7 +203,7 @@ class AnthropicParser(StreamParser):
         return list(self.builder.end_open_calls())
 
     def _error(self, payload: Dict[str, Any]) -> List[Event]:
-        raise _stream_error(payload.get("error"), self.provider)
+        raise _error_in("stream", payload.get("error"), self.provider)
 
     _HANDLERS: Dict[str, Callable[["AnthropicParser", Dict[str, Any]], List[Event]]] = {
         "message_start": _message_start,
@@ -279,13 +281,13 @@ class AnthropicProvider(Provider):
 
     def validate_request(self, request: Request) -> None:
         super().validate_request(request)
-        choice = request.tool_choice
+        choice, level = request.tool_choice, request.thinking_level
         model = request.model.split("/", 1)[-1]
-        if choice is not None and choice.forces_tool and self._thinking_on(request, model):  # type: ignore
+        if choice is not None and choice.forces_tool and level and self._thinking_on(request, model):
             raise InvalidRequestError(
-                f"tool_choice {choice.mode!r} forces a tool call, which Anthropic rejects while "  # type: ignore
-                f"thinking is on (thinking={request.thinking_level.value!r}); use "  # type: ignore
-                "tool_choice='auto' or thinking='off'", provider=self.id)
+                f"tool_choice {choice.mode!r} forces a tool call, which Anthropic rejects while "
+                f"thinking is on (thinking={level.value!r}); use tool_choice='auto' or thinking='off'",
+                provider=self.id)
 
     # -- request -------------------------------------------------------------------------
 
@@ -298,7 +300,7 @@ class AnthropicProvider(Provider):
         body["messages"] = turns
         self._apply_thinking(request, model, body, adjustments)
         if request.effort is not None:
-            self._set_effort(model, request.effort.value, body, adjustments, "effort")  # type: ignore
+            self._set_effort(model, request.effort.value, body, adjustments, "effort")
         if request.temperature is not None:
             if not self.takes_sampling(model):
                 adjustments.append(f"temperature dropped: {model} does not accept sampling parameters")
@@ -377,7 +379,7 @@ class AnthropicProvider(Provider):
         """A non-streamed message, through the same builder a stream uses."""
         if not isinstance(body, dict) or not isinstance(body.get("content"), list):
             if isinstance(body, dict) and body.get("error"):
-                raise _stream_error(body["error"], self.id)
+                raise _error_in("reply", body["error"], self.id)
             raise ProviderError(f"unexpected reply body: {str(body)[:200]!r}", provider=self.id)
         return AnthropicParser(self.id, model).replay(body)
 
@@ -426,8 +428,7 @@ def _apply_tools(request: Request, body: Dict[str, Any]) -> None:
     choice = request.tool_choice
     wire: Optional[Dict[str, Any]] = None
     if choice is not None:
-        mode = choice.mode  # type: ignore[union-attr]
-        wire = {"type": "tool", "name": choice.name} if mode == "function" else {"type": mode}  # type: ignore
+        wire = {"type": "tool", "name": choice.name} if choice.mode == "function" else {"type": choice.mode}
     config = request.parallel_tool_config
     if tools and (request.parallel_tool_calls is False or (config and config.disable_parallel_tool_use)):
         wire = wire or {"type": "auto"}
@@ -469,8 +470,7 @@ def _conversation(request: Request) -> Tuple[List[str], List[Dict[str, Any]]]:
     """System texts (hoisted) and alternating user/assistant turns with block content."""
     system = [request.system_prompt] if request.system_prompt else []
     turns: List[Dict[str, Any]] = []
-    messages: List[Message] = request.messages  # type: ignore[assignment]
-    for message in messages:
+    for message in request.messages:
         if message.role is Role.SYSTEM:
             if message.text:
                 system.append(message.text)

@@ -12,10 +12,12 @@ from ..builder import ResponseBuilder
 from ..catalog import ModelMeta, lookup, models
 from ..errors import InvalidRequestError, ProviderError, StreamError
 from ..events import Event
-from ..options import Request
+from ..options import Request, ThinkingLevel
 from ..types import Message, Response, Role
 
-__all__ = ["Provider", "WirePlan", "ErrorInfo", "StreamParser", "decode_json"]
+__all__ = [
+    "Provider", "WirePlan", "ErrorInfo", "StreamParser", "decode_json", "clamp_level", "LEVEL_ORDER", "LEVEL_WIRE",
+]
 
 
 @dataclass
@@ -39,6 +41,24 @@ class ErrorInfo:
     message: str
     error_type: Optional[str] = None
     context_length: bool = False
+    authentication: bool = False  # a bad key the provider reports with another status
+
+
+# ThinkingLevel values as wire strings, in increasing order of effort.
+LEVEL_ORDER = ["none", "minimal", "low", "medium", "high", "xhigh"]
+LEVEL_WIRE = {level: wire for level, wire in zip(ThinkingLevel, LEVEL_ORDER)}
+
+
+def clamp_level(level: ThinkingLevel, accepted: Sequence[str]) -> str:
+    """The accepted wire level nearest to ``level`` (ties go to the higher level).
+
+    Accepted levels outside ``LEVEL_ORDER`` (a provider's "max", say) rank above "xhigh".
+    """
+    def rank(value: str) -> int:
+        return LEVEL_ORDER.index(value) if value in LEVEL_ORDER else len(LEVEL_ORDER)
+
+    wanted = rank(LEVEL_WIRE[level])
+    return sorted(accepted, key=lambda v: (abs(rank(v) - wanted), -rank(v)))[0]
 
 
 def decode_json(data: str, provider: str, what: str = "stream event") -> Any:
@@ -90,6 +110,7 @@ class Provider:
     id: str = ""
     default_base_url: Optional[str] = None
     env_keys: Sequence[str] = ()
+    key_id: Optional[str] = None  # another provider id whose key this one may use
     requires_key: bool = True
     supports_streaming: bool = True
 
@@ -125,9 +146,12 @@ class Provider:
         Raises:
             AuthenticationError: the provider needs a key and none is configured.
         """
-        if not self.requires_key:
-            return auth_store.get(self.id, self.env_keys)
-        return auth_store.require(self.id, self.env_keys)
+        key = auth_store.get(self.id, self.env_keys)
+        if key is None and self.key_id:
+            key = auth_store.get(self.key_id)
+        if key is None and self.requires_key:
+            auth_store.require(self.id, self.env_keys)  # raises, naming where a key goes
+        return key
 
     def auth_headers(self, key: Optional[ApiKey]) -> Dict[str, str]:
         return {"Authorization": f"Bearer {key.reveal()}"} if key else {}

@@ -4,15 +4,15 @@ OpenAI-compatible family in ``compat.py``.
 Wire reference: platform.openai.com/docs/api-reference/chat and openai-python
 ``src/openai/types/chat/`` (chat_completion_chunk.py, completion_create_params.py).
 """
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional
 
 from ..errors import InvalidRequestError, ProviderError
 from ..events import Event
 from ..options import Request, ThinkingLevel
 from ..types import Document, FinishReason, Image, Message, Response, Role, Text, ToolChoice, Usage
-from .base import ErrorInfo, Provider, StreamParser, WirePlan
+from .base import LEVEL_WIRE, ErrorInfo, Provider, StreamParser, WirePlan, clamp_level
 
-__all__ = ["ChatCompletionsProvider", "OpenAIProvider", "providers", "parse_usage", "clamp_level"]
+__all__ = ["ChatCompletionsProvider", "ChatCompletionsParser", "OpenAIProvider", "providers", "parse_usage"]
 
 FINISH_REASONS = {
     "stop": FinishReason.STOP,
@@ -22,18 +22,6 @@ FINISH_REASONS = {
     "content_filter": FinishReason.CONTENT_FILTER,
     "error": FinishReason.ERROR,
 }
-
-# ThinkingLevel -> wire value, in increasing order of effort.
-_LEVEL_ORDER = ["none", "minimal", "low", "medium", "high", "xhigh"]
-_LEVEL_WIRE = {level: wire for level, wire in zip(ThinkingLevel, _LEVEL_ORDER)}
-
-
-def clamp_level(level: ThinkingLevel, accepted: Sequence[str]) -> str:
-    """The accepted wire level nearest to ``level`` (ties go to the higher level)."""
-    wanted = _LEVEL_ORDER.index(_LEVEL_WIRE[level])
-    ranked = sorted(accepted, key=lambda v: (abs(_LEVEL_ORDER.index(v) - wanted), -_LEVEL_ORDER.index(v)))
-    return ranked[0]
-
 
 def parse_usage(usage: Optional[Dict[str, Any]]) -> Optional[Usage]:
     """Chat Completions usage; ``prompt_tokens`` already includes cached tokens."""
@@ -195,7 +183,7 @@ class ChatCompletionsProvider(Provider):
                 adjustments.append(f"thinking {level.value!r} ignored: {model} takes no reasoning_effort")
             return
         wire = clamp_level(level, accepted)
-        if wire != _LEVEL_WIRE[level]:
+        if wire != LEVEL_WIRE[level]:
             adjustments.append(f"thinking {level.value!r} is not available on {model}; "
                                f"sent reasoning_effort {wire!r}")
         body["reasoning_effort"] = wire

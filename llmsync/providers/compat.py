@@ -1,0 +1,432 @@
+"""The OpenAI-compatible family: one ``Vendor`` row per vendor, on the Chat Completions code.
+
+A row names the documented base URL, the key variable, whether a key is needed, the
+max-tokens field, how the vendor takes a reasoning effort, and its quirks (small functions
+over the built ``WirePlan``, or a parser subclass for reply shapes OpenAI does not use).
+``CompatProvider`` is ``ChatCompletionsProvider`` configured by a row. A custom vendor can
+be a row too: ``register_provider(CompatProvider(Vendor("mycorp", URL, "MYCORP_API_KEY")))``.
+"""
+import copy
+import hashlib
+import json
+import os
+import re
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Type
+
+from ..events import Event
+from ..options import Request, ThinkingLevel
+from ..types import Message, ReasoningBlock, Response, Role
+from .base import Provider, WirePlan
+from .base import clamp_level
+from .openai import ChatCompletionsParser, ChatCompletionsProvider
+
+__all__ = ["Vendor", "VENDORS", "CompatProvider", "OpenRouterProvider", "CompatParser", "providers",
+           "mistral_tool_call_id"]
+
+# llmsync's effort levels as Chat Completions names them, lowest first.
+_LEVELS = ("none", "minimal", "low", "medium", "high", "xhigh")
+
+Quirk = Callable[["CompatProvider", Request, str, WirePlan], None]
+
+
+def _same(*levels: str) -> Dict[str, str]:
+    """Effort words for a vendor that names levels as OpenAI does."""
+    return {level: level for level in levels}
+
+
+# -- reply shapes --------------------------------------------------------------------------
+
+
+class CompatParser(ChatCompletionsParser):
+    """Chat Completions chunks, with a vendor's own delta shapes folded into OpenAI's.
+
+    Subclasses setting ``adapts`` rewrite each delta (or whole message) in ``adapt`` before
+    the shared parser reads it; ``blocks`` is the reasoning the next turn must send back.
+    """
+
+    adapts = False
+
+    def __init__(self, provider: str, model: str, echo_field: Optional[str] = None) -> None:
+        super().__init__(provider, model)
+        self.echo_field = echo_field
+
+    def adapt(self, delta: Dict[str, Any]) -> None:
+        """Rewrite one delta or message in place into the OpenAI shape."""
+
+    def feed(self, event: str, data: str) -> List[Event]:
+        if self.adapts and data != "[DONE]":
+            chunk = self.decode(data)
+            if isinstance(chunk, dict):
+                for choice in chunk.get("choices") or ():
+                    if isinstance(choice, dict) and isinstance(choice.get("delta"), dict):
+                        self.adapt(choice["delta"])
+                data = json.dumps(chunk)
+        return super().feed(event, data)
+
+    def blocks(self, response: Response) -> List[ReasoningBlock]:
+        if self.echo_field and response.reasoning:
+            return [ReasoningBlock(text=response.reasoning, kind=self.echo_field, provider=self.provider)]
+        return []
+
+    def finish(self) -> Response:
+        response = super().finish()
+        response.reasoning_blocks.extend(self.blocks(response))
+        return response
+
+
+class MistralParser(CompatParser):
+    """Mistral: ``content`` may be a list of chunks; Magistral reasoning comes as
+    ``{"type": "thinking", "thinking": [{"type": "text", "text": ...}]}`` in messages and
+    deltas alike (docs.mistral.ai reasoning guide; ``ThinkChunk`` in Mistral's OpenAPI
+    spec). Other chunk types (references, images) are skipped.
+    """
+
+    adapts = True
+
+    def adapt(self, delta: Dict[str, Any]) -> None:
+        content = delta.get("content")
+        if not isinstance(content, list):
+            return
+        text: List[str] = []
+        thinking: List[str] = []
+        for chunk in content:
+            if not isinstance(chunk, dict):
+                continue
+            if chunk.get("type") == "text":
+                text.append(str(chunk.get("text") or ""))
+            elif chunk.get("type") == "thinking":
+                thinking.extend(str(part.get("text") or "") for part in chunk.get("thinking") or ()
+                                if isinstance(part, dict))
+        delta["content"] = "".join(text) or None
+        if thinking:
+            delta["reasoning_content"] = "".join(thinking)
+
+
+# Fields of a reasoning_details entry that arrive in pieces across stream deltas.
+_DETAIL_TEXT_FIELDS = ("text", "summary", "data")
+
+
+class OpenRouterParser(CompatParser):
+    """OpenRouter: reasoning text comes in ``reasoning`` (read by the shared parser);
+    ``reasoning_details`` entries (``reasoning.text`` + ``signature``, ``reasoning.summary``,
+    ``reasoning.encrypted``) must go back unchanged to keep reasoning across tool calls
+    (openrouter.ai/docs/use-cases/reasoning-tokens). Stream pieces are merged per
+    ``(type, index)``, text fields concatenated (a rule inferred from clients' code).
+    """
+
+    adapts = True
+
+    def __init__(self, provider: str, model: str, echo_field: Optional[str] = None) -> None:
+        super().__init__(provider, model, echo_field)
+        self.details: Dict[Tuple[str, Any], Dict[str, Any]] = {}
+
+    def adapt(self, delta: Dict[str, Any]) -> None:
+        details = delta.get("reasoning_details")
+        if not isinstance(details, list):
+            return
+        texts: List[str] = []
+        for position, detail in enumerate(details):
+            if not isinstance(detail, dict):
+                continue
+            merged = self.details.setdefault((str(detail.get("type")), detail.get("index", position)), {})
+            for name, value in detail.items():
+                if name in _DETAIL_TEXT_FIELDS and isinstance(value, str):
+                    merged[name] = merged.get(name, "") + value
+                elif value is not None:
+                    merged[name] = value
+            if detail.get("type") == "reasoning.text" and isinstance(detail.get("text"), str):
+                texts.append(detail["text"])
+        if texts and not delta.get("reasoning") and not delta.get("reasoning_content"):
+            delta["reasoning"] = "".join(texts)
+
+    def blocks(self, response: Response) -> List[ReasoningBlock]:
+        # The whole entry is kept as JSON in ``data`` so it goes back verbatim,
+        # including fields llmsync does not model (format, index).
+        return super().blocks(response) + [
+            ReasoningBlock(text=str(d.get("text") or d.get("summary") or ""), signature=d.get("signature"),
+                           kind=str(d.get("type")), data=json.dumps(d), id=d.get("id"),
+                           provider=self.provider)
+            for d in self.details.values()
+        ]
+
+
+# -- request quirks ------------------------------------------------------------------------
+
+_MISTRAL_ID = re.compile(r"[A-Za-z0-9]{9}")
+_BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+
+def mistral_tool_call_id(call_id: str) -> str:
+    """A tool call id Mistral accepts: exactly 9 characters from ``[a-zA-Z0-9]``.
+
+    Mistral rejects others ("Tool call id was call_PTLP8x... but must be a-z, A-Z, 0-9,
+    with a length of 9": mistral-common's validator); other ids are hashed, so the same
+    id always maps to the same valid one.
+    """
+    if _MISTRAL_ID.fullmatch(call_id):
+        return call_id
+    number = int.from_bytes(hashlib.sha256(call_id.encode("utf-8")).digest(), "big")
+    chars = []
+    for _ in range(9):
+        number, digit = divmod(number, 62)
+        chars.append(_BASE62[digit])
+    return "".join(chars)
+
+
+def _mistral_tool_ids(provider: "CompatProvider", request: Request, model: str, plan: WirePlan) -> None:
+    for message in plan.body.get("messages") or ():
+        for call in message.get("tool_calls") or ():
+            call["id"] = mistral_tool_call_id(call["id"])
+        if message.get("tool_call_id"):
+            message["tool_call_id"] = mistral_tool_call_id(message["tool_call_id"])
+
+
+def _tool_choice_any(provider: "CompatProvider", request: Request, model: str, plan: WirePlan) -> None:
+    # Mistral's tool_choice enum is auto|none|any|required ("any or required means the
+    # model must call one or more tools"); "any" is the value every API version knows.
+    if plan.body.get("tool_choice") == "required":
+        plan.body["tool_choice"] = "any"
+
+
+def _no_stream_options(provider: "CompatProvider", request: Request, model: str, plan: WirePlan) -> None:
+    # Mistral answers 422 "extra_forbidden" to stream_options (openai-agents-python#442,
+    # cline#582) and puts usage in the last chunk anyway.
+    plan.body.pop("stream_options", None)
+
+
+def _no_stop_on_reasoning(provider: "CompatProvider", request: Request, model: str, plan: WirePlan) -> None:
+    # docs.x.ai reasoning guide: "presencePenalty, frequencyPenalty and stop parameters are
+    # not supported by reasoning models. Adding them in the request would result in an error."
+    if "stop" in plan.body and provider.supports_reasoning(model):
+        del plan.body["stop"]
+        plan.adjustments.append(f"stop dropped: xAI rejects stop on reasoning models such as {model}")
+
+
+# -- the row and the provider it configures --------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Vendor:
+    """One OpenAI-compatible vendor, as data.
+
+    Attributes:
+        id: the provider id (the model-string prefix).
+        base_url: the documented base URL, or None when the user must give one.
+        key_env: the environment variable that holds the API key.
+        requires_key: False for servers that work without a key.
+        max_tokens_field: the body field that carries ``max_tokens``.
+        effort: ``(model-id prefix, words)`` pairs for models whose catalog entry lists no
+            reasoning levels, or that the catalog does not know; ``words`` maps each level
+            taken ("none" ... "xhigh") to the vendor's word. First match wins; "" matches all.
+        effort_path: where the effort goes: ``("reasoning_effort",)`` or nested keys.
+        thinking_off: body fields that turn thinking off on a model with no "none" level.
+        echo_reasoning: the assistant-message field the reasoning must come back in.
+        quirks: functions that adjust the built ``WirePlan``, in order.
+        parser: the stream parser class.
+        provider_class: the ``CompatProvider`` subclass built from this row.
+    """
+
+    id: str
+    base_url: Optional[str]
+    key_env: str
+    requires_key: bool = True
+    max_tokens_field: str = "max_tokens"
+    effort: Tuple[Tuple[str, Mapping[str, str]], ...] = ()
+    effort_path: Tuple[str, ...] = ("reasoning_effort",)
+    thinking_off: Optional[Mapping[str, Any]] = None
+    echo_reasoning: Optional[str] = None
+    quirks: Tuple[Quirk, ...] = ()
+    parser: Type[CompatParser] = CompatParser
+    provider_class: Optional[Type["CompatProvider"]] = None
+
+
+class CompatProvider(ChatCompletionsProvider):
+    """A Chat Completions vendor, configured by its ``Vendor`` row."""
+
+    def __init__(self, vendor: Vendor) -> None:
+        self.vendor = vendor
+        self.id = vendor.id
+        self.default_base_url = vendor.base_url
+        self.env_keys = (vendor.key_env,)
+        self.requires_key = vendor.requires_key
+        self.max_tokens_field = vendor.max_tokens_field
+
+    # -- reasoning effort: the catalog first, then the row's prefix rules -----------------
+
+    def effort_words(self, model: str) -> Optional[Dict[str, str]]:
+        """The effort levels ``model`` takes (llmsync level -> vendor word), or None."""
+        meta = self.model_meta(model)
+        if meta is not None:
+            if meta.reasoning_levels:
+                return _same(*meta.reasoning_levels)
+            if not meta.supports_reasoning_effort:
+                return None
+        for prefix, words in self.vendor.effort:
+            if model.startswith(prefix):
+                return dict(words)
+        return None
+
+    def reasoning_levels(self, model: str) -> Optional[List[str]]:
+        words = self.effort_words(model)
+        return list(words) if words else None
+
+    def supports_reasoning_effort(self, model: str) -> bool:
+        return self.effort_words(model) is not None
+
+    def apply_reasoning(self, request: Request, model: str, body: Dict[str, Any],
+                        adjustments: List[str]) -> None:
+        level = request.thinking_level
+        if level is None:
+            return
+        words = self.effort_words(model) or {}
+        accepted = [word for word in words if word in _LEVELS]
+        if not accepted:
+            if level is not ThinkingLevel.OFF:
+                adjustments.append(f"thinking {level.value!r} ignored: {self.id}/{model} "
+                                   "takes no reasoning effort")
+            return
+        if level is ThinkingLevel.OFF and "none" not in accepted and self.vendor.thinking_off:
+            body.update(copy.deepcopy(dict(self.vendor.thinking_off)))
+            return
+        wire = clamp_level(level, accepted)
+        if wire != clamp_level(level, _LEVELS):
+            adjustments.append(f"thinking {level.value!r} is not available on {model}; "
+                               f"sent effort {words[wire]!r}")
+        target = body
+        for key in self.vendor.effort_path[:-1]:
+            target = target.setdefault(key, {})
+        target[self.vendor.effort_path[-1]] = words[wire]
+
+    # -- request -----------------------------------------------------------------------------
+
+    def build_request(self, request: Request, model: str) -> WirePlan:
+        plan = super().build_request(request, model)
+        for quirk in self.vendor.quirks:
+            quirk(self, request, model, plan)
+        return plan
+
+    def wire_message(self, message: Message, system_role: str) -> Dict[str, Any]:
+        wire = super().wire_message(message, system_role)
+        if message.role is Role.ASSISTANT:
+            for block in message.reasoning or ():
+                if block.provider == self.id:
+                    self.echo_block(block, wire)
+        return wire
+
+    def echo_block(self, block: ReasoningBlock, wire: Dict[str, Any]) -> None:
+        """Put one of this vendor's reasoning blocks back on an assistant message."""
+        if self.vendor.echo_reasoning and block.kind == self.vendor.echo_reasoning:
+            wire[block.kind] = block.text
+
+    # -- replies -------------------------------------------------------------------------------
+
+    def stream_parser(self, model: str) -> CompatParser:
+        return self.vendor.parser(self.id, model, self.vendor.echo_reasoning)
+
+    def parse_response(self, body: Any, model: str) -> Response:
+        parser = self.stream_parser(model)
+        if parser.adapts and isinstance(body, dict):
+            for choice in body.get("choices") or ():
+                if isinstance(choice, dict) and isinstance(choice.get("message"), dict):
+                    parser.adapt(choice["message"])
+        response = super().parse_response(body, model)
+        response.reasoning_blocks.extend(parser.blocks(response))
+        return response
+
+
+class OpenRouterProvider(CompatProvider):
+    """OpenRouter, with its optional app attribution headers.
+
+    Register a configured instance to set them in code::
+
+        llmsync.register_provider(OpenRouterProvider(app_url="https://my.app", app_title="My App"))
+
+    Args:
+        app_url: sent as ``HTTP-Referer`` (default: ``$OPENROUTER_APP_URL``).
+        app_title: sent as ``X-OpenRouter-Title`` and ``X-Title`` (default:
+            ``$OPENROUTER_APP_TITLE``).
+        vendor: the row to use (default: the ``openrouter`` row of ``VENDORS``).
+    """
+
+    def __init__(self, app_url: Optional[str] = None, app_title: Optional[str] = None,
+                 vendor: Optional[Vendor] = None) -> None:
+        super().__init__(vendor or _row("openrouter"))
+        self.app_url = app_url
+        self.app_title = app_title
+
+    def attribution_headers(self) -> Dict[str, str]:
+        # openrouter.ai/docs/app-attribution: HTTP-Referer identifies the app;
+        # "X-OpenRouter-Title ... X-Title is still supported for backwards compatibility".
+        url = self.app_url or os.environ.get("OPENROUTER_APP_URL")
+        title = self.app_title or os.environ.get("OPENROUTER_APP_TITLE")
+        headers = {"HTTP-Referer": url} if url else {}
+        if title:
+            headers.update({"X-OpenRouter-Title": title, "X-Title": title})
+        return headers
+
+    def build_request(self, request: Request, model: str) -> WirePlan:
+        plan = super().build_request(request, model)
+        plan.headers.update(self.attribution_headers())
+        return plan
+
+    def echo_block(self, block: ReasoningBlock, wire: Dict[str, Any]) -> None:
+        super().echo_block(block, wire)
+        if block.kind.startswith("reasoning.") and block.data:
+            try:
+                detail = json.loads(block.data)
+            except ValueError:
+                return
+            wire.setdefault("reasoning_details", []).append(detail)
+
+
+# -- the table -----------------------------------------------------------------------------------
+
+VENDORS: Tuple[Vendor, ...] = (
+    # openrouter.ai/docs/use-cases/reasoning-tokens: {"reasoning": {"effort": ...}} with
+    # "xhigh", "high", "medium", "low", "minimal" or "none"; OpenRouter maps it per model.
+    Vendor("openrouter", "https://openrouter.ai/api/v1", "OPENROUTER_API_KEY",
+           effort=(("", _same(*_LEVELS)),), effort_path=("reasoning", "effort"),
+           parser=OpenRouterParser, provider_class=OpenRouterProvider),
+    # xAI API reference: max_tokens is "DEPRECATED in favor of max_completion_tokens".
+    # reasoning_effort only on the models the catalog lists levels for: the others
+    # answer 400 "does not support parameter reasoningEffort" (docs.x.ai reasoning guide).
+    Vendor("xai", "https://api.x.ai/v1", "XAI_API_KEY", max_tokens_field="max_completion_tokens",
+           quirks=(_no_stop_on_reasoning,)),
+    # api-docs.deepseek.com/guides/thinking_mode: {"thinking": {"type": "disabled"}} turns
+    # thinking off; reasoning_effort "low/high/max"; reasoning_content given during tool
+    # calls "must be passed back" in later requests.
+    Vendor("deepseek", "https://api.deepseek.com", "DEEPSEEK_API_KEY",
+           effort=(("deepseek-v4", {"low": "low", "high": "high", "xhigh": "max"}),),
+           thinking_off={"thinking": {"type": "disabled"}}, echo_reasoning="reasoning_content"),
+    # Groq's API added max_completion_tokens in place of max_tokens (groq-python#175);
+    # console.groq.com/docs/reasoning: gpt-oss takes low|medium|high, qwen3 none|default.
+    # Groq 400s on reasoning_content in assistant messages (agentjido/req_llm#772): no echo.
+    Vendor("groq", "https://api.groq.com/openai/v1", "GROQ_API_KEY",
+           max_tokens_field="max_completion_tokens",
+           effort=(("openai/gpt-oss", _same("low", "medium", "high")),
+                   ("qwen/qwen3", {"none": "none", "medium": "default"}))),
+    # Mistral Small 4: "Reasoning effort supported are only none and high" (SGLang's
+    # Mistral-Small-4 cookbook, @ai-sdk/mistral). Mistral answers 422 "extra_forbidden"
+    # to max_completion_tokens (editor-code-assistant/eca#231), so max_tokens it is.
+    Vendor("mistral", "https://api.mistral.ai/v1", "MISTRAL_API_KEY",
+           effort=(("mistral-small-2603", _same("none", "high")),
+                   ("mistral-small-latest", _same("none", "high"))),
+           quirks=(_mistral_tool_ids, _tool_choice_any, _no_stream_options), parser=MistralParser),
+    # docs.ollama.com/api/openai-compatibility: no key needed locally. ollama's
+    # openai/openai.go reads max_tokens (not max_completion_tokens) and accepts
+    # reasoning_effort "high", "medium", "low" or "none" for any model.
+    Vendor("ollama", "http://localhost:11434/v1", "OLLAMA_API_KEY", requires_key=False,
+           effort=(("", _same("none", "low", "medium", "high")),)),
+    # Any Chat Completions server: the base URL is required, a key optional.
+    Vendor("openai-compatible", None, "OPENAI_COMPATIBLE_API_KEY", requires_key=False),
+)
+
+
+def _row(vendor_id: str) -> Vendor:
+    return next(vendor for vendor in VENDORS if vendor.id == vendor_id)
+
+
+def providers() -> List[Provider]:
+    """One provider per row of ``VENDORS`` (the registry imports this lazily)."""
+    return [(vendor.provider_class or CompatProvider)(vendor=vendor) for vendor in VENDORS]

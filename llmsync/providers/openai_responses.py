@@ -1,0 +1,442 @@
+"""OpenAI Responses API (``POST /v1/responses``), used statelessly (``store: false``).
+
+Reasoning models return ``reasoning`` output items. With ``store: false`` nothing is
+kept server-side, so llmsync asks for ``include: ["reasoning.encrypted_content"]``,
+keeps each reasoning item as a ``ReasoningBlock`` on the assistant message, and sends it
+back in the next request just before that turn's message and ``function_call`` items.
+
+Wire reference: openai-python ``src/openai/types/responses/`` (response_create_params.py,
+response_stream_event.py, response_reasoning_item_param.py, function_tool_param.py,
+response_input_image_param.py, response_error_event.py).
+"""
+import re
+from typing import Any, Callable, Dict, Iterable, List, Optional, Set
+
+from ..builder import ResponseBuilder
+from ..catalog import ModelMeta, lookup, models
+from ..errors import InvalidRequestError, ProviderError
+from ..events import Event
+from ..options import Request, ThinkingLevel
+from ..types import (Document, FinishReason, Image, Message, ReasoningBlock, Response, Role,
+                     ToolChoice, Usage)
+from .base import ErrorInfo, Provider, StreamParser, WirePlan
+from .base import clamp_level
+from .openai import OpenAIProvider
+
+__all__ = ["OpenAIResponsesProvider", "ResponsesParser", "parse_usage", "providers"]
+
+PROVIDER_ID = "openai-responses"
+
+# Model knowledge (reasoning levels per model) and error bodies are OpenAI's own.
+_OPENAI = OpenAIProvider()
+
+# Families that reject ``include: ["reasoning.encrypted_content"]`` ("Encrypted content
+# is not supported with this model", OpenHands/software-agent-sdk#1208).
+_NON_REASONING_PREFIXES = ("gpt-4", "gpt-3.5", "chatgpt-", "gpt-5-chat")
+
+_INCOMPLETE = {"max_output_tokens": FinishReason.LENGTH, "content_filter": FinishReason.CONTENT_FILTER}
+_RETRYABLE_CODES = {"server_error", "rate_limit_exceeded"}
+_SCHEMA_NAME = re.compile(r"[^A-Za-z0-9_-]+")
+
+
+def parse_usage(usage: Any) -> Optional[Usage]:
+    """Responses usage; ``input_tokens`` includes cached tokens, ``output_tokens`` reasoning."""
+    if not isinstance(usage, dict):
+        return None
+    prompt = usage.get("input_tokens") or 0
+    completion = usage.get("output_tokens") or 0
+    return Usage(
+        prompt_tokens=prompt,
+        completion_tokens=completion,
+        total_tokens=usage.get("total_tokens") or prompt + completion,
+        cache_read_tokens=(usage.get("input_tokens_details") or {}).get("cached_tokens") or 0,
+        reasoning_tokens=(usage.get("output_tokens_details") or {}).get("reasoning_tokens") or 0,
+    )
+
+
+def _error(error: Any, provider: str, what: str) -> ProviderError:
+    """A ``ProviderError`` from an ``{code, message}`` object (or a bare string)."""
+    if not isinstance(error, dict):
+        error = {"message": str(error) if error else None}
+    code = error.get("code") or error.get("type")
+    return ProviderError(
+        f"{what}: {error.get('message') or 'no message'}",
+        provider=provider,
+        error_type=str(code) if code else None,
+        retryable=code in _RETRYABLE_CODES,
+    )
+
+
+# -- reading output items (shared by streamed and whole replies) ---------------------------
+
+
+def _texts(parts: Any, kind: str, key: str = "text") -> List[str]:
+    return [p.get(key) or "" for p in parts or () if isinstance(p, dict) and p.get("type") == kind]
+
+
+def read_item(builder: ResponseBuilder, item: Dict[str, Any], streamed: bool) -> List[Event]:
+    """Add one complete output item to ``builder``.
+
+    ``streamed`` says the item's text or arguments already arrived as deltas, so only
+    what deltas cannot carry (the reasoning block, the end of a call) is added.
+    """
+    kind = item.get("type")
+    if kind == "function_call":
+        return _read_call(builder, item, streamed)
+    if kind == "reasoning":
+        summary = "".join(_texts(item.get("summary"), "summary_text"))
+        builder.reasoning_blocks.append(ReasoningBlock(
+            text=summary, signature=item.get("encrypted_content"), kind="reasoning",
+            id=item.get("id"), provider=PROVIDER_ID,
+        ))
+        text = summary or "".join(_texts(item.get("content"), "reasoning_text"))
+        return [builder.reasoning(text)] if text and not streamed else []
+    if kind == "message" and not streamed:
+        content = item.get("content")
+        texts = _texts(content, "output_text") + _texts(content, "refusal", "refusal")
+        return [builder.text(text) for text in texts if text]
+    return []
+
+
+def _read_call(builder: ResponseBuilder, item: Dict[str, Any], streamed: bool) -> List[Event]:
+    key = item.get("id") or item.get("call_id")
+    out: List[Event] = []
+    if not builder.has_call(key):
+        out.append(builder.tool_start(key, item.get("call_id") or str(key), item.get("name") or ""))
+        streamed = False
+    if not streamed and item.get("arguments"):
+        out.append(builder.tool_delta(key, item["arguments"]))
+    out.append(builder.tool_end(key))
+    return out
+
+
+def finish(builder: ResponseBuilder, response: Dict[str, Any], status: Optional[str]) -> List[Event]:
+    """Apply a final response object: id, model, finish reason and usage.
+
+    Raises:
+        ProviderError: the response failed.
+    """
+    builder.id = response.get("id") or builder.id
+    builder.model = response.get("model") or builder.model
+    status = response.get("status") or status
+    if status == "failed":
+        builder.finish_reason = FinishReason.ERROR
+        error = _error(response.get("error"), builder.provider or PROVIDER_ID, "the response failed")
+        builder.error_message = error.message
+        raise error
+    out: List[Event] = list(builder.end_open_calls())
+    if status == "completed":
+        builder.finish_reason = FinishReason.STOP  # the builder turns it into TOOL_CALLS
+    elif status == "incomplete":
+        reason = (response.get("incomplete_details") or {}).get("reason")
+        builder.finish_reason = _INCOMPLETE.get(str(reason), FinishReason.LENGTH)
+    usage = parse_usage(response.get("usage"))
+    if usage is not None:
+        out.append(builder.set_usage(usage))
+    return out
+
+
+class ResponsesParser(StreamParser):
+    """Responses stream events; each carries its own ``type`` (the SSE event name too)."""
+
+    def __init__(self, provider: str, model: str) -> None:
+        super().__init__(provider, model)
+        self._streamed: Set[Any] = set()  # item ids whose content arrived as deltas
+
+    def feed(self, event: str, data: str) -> List[Event]:
+        payload = self.decode(data)
+        if not isinstance(payload, dict):
+            raise ProviderError(f"unexpected stream event: {data[:200]!r}", provider=self.provider)
+        handler = _HANDLERS.get(payload.get("type") or event)
+        return handler(self, payload) if handler else []
+
+    def _created(self, payload: Dict[str, Any]) -> List[Event]:
+        response = payload.get("response") or {}
+        self.builder.id = response.get("id") or self.builder.id
+        self.builder.model = response.get("model") or self.builder.model
+        return []
+
+    def _text(self, payload: Dict[str, Any]) -> List[Event]:
+        self._streamed.add(payload.get("item_id"))
+        return [self.builder.text(payload["delta"])] if payload.get("delta") else []
+
+    def _reasoning(self, payload: Dict[str, Any]) -> List[Event]:
+        self._streamed.add(payload.get("item_id"))
+        return [self.builder.reasoning(payload["delta"])] if payload.get("delta") else []
+
+    def _item_added(self, payload: Dict[str, Any]) -> List[Event]:
+        item = payload.get("item") or {}
+        key = item.get("id") or item.get("call_id")
+        if item.get("type") != "function_call" or self.builder.has_call(key):
+            return []
+        return [self.builder.tool_start(key, item.get("call_id") or str(key), item.get("name") or "")]
+
+    def _arguments(self, payload: Dict[str, Any]) -> List[Event]:
+        key = payload.get("item_id")
+        fragment = payload.get("delta") or ""
+        if not fragment or not self.builder.has_call(key):
+            return []
+        self._streamed.add(key)
+        return [self.builder.tool_delta(key, fragment)]
+
+    def _arguments_done(self, payload: Dict[str, Any]) -> List[Event]:
+        if payload.get("item_id") in self._streamed:
+            return []
+        return self._arguments({"item_id": payload.get("item_id"), "delta": payload.get("arguments")})
+
+    def _item_done(self, payload: Dict[str, Any]) -> List[Event]:
+        item = payload.get("item") or {}
+        return read_item(self.builder, item, streamed=item.get("id") in self._streamed)
+
+    def _completed(self, payload: Dict[str, Any]) -> List[Event]:
+        status = "incomplete" if payload.get("type") == "response.incomplete" else "completed"
+        events = finish(self.builder, payload.get("response") or {}, status)
+        self.complete = True
+        return events
+
+    def _failed(self, payload: Dict[str, Any]) -> List[Event]:
+        return finish(self.builder, payload.get("response") or {}, "failed")
+
+    def _error(self, payload: Dict[str, Any]) -> List[Event]:
+        # response_error_event.py: {type: "error", code, message, param} at the top level.
+        raise _error(payload.get("error") or payload, self.provider, "error in stream")
+
+
+_HANDLERS: Dict[str, Callable[[ResponsesParser, Dict[str, Any]], List[Event]]] = {
+    "response.created": ResponsesParser._created,
+    "response.output_text.delta": ResponsesParser._text,
+    "response.refusal.delta": ResponsesParser._text,
+    "response.reasoning_summary_text.delta": ResponsesParser._reasoning,
+    "response.reasoning_text.delta": ResponsesParser._reasoning,
+    "response.output_item.added": ResponsesParser._item_added,
+    "response.function_call_arguments.delta": ResponsesParser._arguments,
+    "response.function_call_arguments.done": ResponsesParser._arguments_done,
+    "response.output_item.done": ResponsesParser._item_done,
+    "response.completed": ResponsesParser._completed,
+    "response.incomplete": ResponsesParser._completed,
+    "response.failed": ResponsesParser._failed,
+    "error": ResponsesParser._error,
+}
+
+
+# -- request -----------------------------------------------------------------------------
+
+
+def _wire_level(level: ThinkingLevel) -> str:
+    return "none" if level is ThinkingLevel.OFF else level.value
+
+
+def _reasons(accepted: Optional[List[str]], effort: Optional[str]) -> bool:
+    """Whether a model with these levels reasons at ``effort`` (None: its default).
+
+    "gpt-5.1 defaults to none"; models before it default to medium (API reference,
+    reasoning.effort).
+    """
+    if not accepted:
+        return False
+    if effort is None:
+        return "none" not in accepted
+    return effort != "none"
+
+
+def _input_part(part: Any) -> Dict[str, Any]:
+    if isinstance(part, Image):
+        url = part.url or f"data:{part.media_type or 'image/png'};base64,{part.data}"
+        # ``detail`` is required in response_input_image_param.py.
+        return {"type": "input_image", "image_url": url, "detail": "auto"}
+    if isinstance(part, Document):
+        if part.data is None:
+            return {"type": "input_file", "file_url": part.url}
+        return {"type": "input_file", "filename": "document.pdf",
+                "file_data": f"data:{part.media_type};base64,{part.data}"}
+    text = getattr(part, "text", None)
+    if isinstance(text, str):
+        return {"type": "input_text", "text": text}
+    raise InvalidRequestError(f"unsupported content part {part!r}")
+
+
+def _replayable(block: ReasoningBlock) -> bool:
+    # Without encrypted_content a reasoning item can only be found by id, and with
+    # store: false nothing is stored ("Item with id 'rs_...' not found").
+    return block.provider == PROVIDER_ID and block.kind == "reasoning" and bool(block.signature)
+
+
+def _assistant_items(message: Message) -> List[Dict[str, Any]]:
+    """An assistant turn: its reasoning items first, then its text, then its calls.
+
+    Item ids are left out, as OpenAI's own stateless client does (openai/codex
+    codex-rs/protocol/src/models.rs skips serializing ``id``): with ``store: false`` an id
+    refers to nothing stored, and a half-paired id fails ("was provided without its
+    required following item"). ``call_id`` is what pairs a call with its output.
+    """
+    items: List[Dict[str, Any]] = []
+    for block in message.reasoning or ():
+        if _replayable(block):
+            summary = [{"type": "summary_text", "text": block.text}] if block.text else []
+            items.append({"type": "reasoning", "summary": summary,
+                          "encrypted_content": block.signature})
+    if message.text:
+        items.append({"type": "message", "role": "assistant",
+                      "content": [{"type": "output_text", "text": message.text}]})
+    for call in message.tool_calls or ():
+        items.append({"type": "function_call", "call_id": call.id, "name": call.name,
+                      "arguments": call.arguments or "{}"})
+    return items
+
+
+def wire_input(messages: Iterable[Message]) -> List[Dict[str, Any]]:
+    """The ``input`` items of a conversation (system messages go to ``instructions``)."""
+    items: List[Dict[str, Any]] = []
+    for message in messages:
+        if message.role is Role.SYSTEM:
+            continue
+        if message.role is Role.TOOL:
+            items.append({"type": "function_call_output", "call_id": message.tool_call_id,
+                          "output": message.text})
+        elif message.role is Role.ASSISTANT:
+            items.extend(_assistant_items(message))
+        else:
+            parts = [_input_part(part) for part in message.parts] or [{"type": "input_text", "text": ""}]
+            items.append({"type": "message", "role": "user", "content": parts})
+    return items
+
+
+def _instructions(request: Request) -> Optional[str]:
+    texts = [request.system_prompt] if request.system_prompt else []
+    texts += [m.text for m in request.messages if m.role is Role.SYSTEM and m.text]
+    return "\n\n".join(texts) or None
+
+
+def _text_format(value: Any) -> Dict[str, Any]:
+    if value == "json":
+        return {"format": {"type": "json_object"}}
+    name = _SCHEMA_NAME.sub("_", str(value.get("title") or "response"))[:64]
+    # strict: false because an arbitrary schema is rarely strict-compatible (strict needs
+    # additionalProperties: false and every property required).
+    return {"format": {"type": "json_schema", "name": name, "schema": value, "strict": False}}
+
+
+class OpenAIResponsesProvider(Provider):
+    """OpenAI's Responses API: the same key and base URL as ``openai``, path ``/responses``."""
+
+    id = PROVIDER_ID
+    default_base_url = "https://api.openai.com/v1"
+    env_keys = ("OPENAI_API_KEY",)
+    key_id = "openai"
+    path = "/responses"
+
+    # -- model knowledge: this provider's catalog entries, else OpenAI's -----------------
+
+    def models(self) -> List[ModelMeta]:
+        return models(self.id) or models("openai")
+
+    def model_meta(self, model: str) -> Optional[ModelMeta]:
+        return lookup(self.id, model) or lookup("openai", model)
+
+    def supports_reasoning(self, model: str) -> bool:
+        return _OPENAI.is_reasoning_model(model)
+
+    def supports_reasoning_effort(self, model: str) -> bool:
+        return _OPENAI.is_reasoning_model(model)
+
+    def may_reason(self, model: str) -> bool:
+        """Whether to ask for encrypted reasoning: yes unless the model is known not to reason."""
+        if _OPENAI.reasoning_levels(model) is not None:
+            return True
+        meta = self.model_meta(model)
+        if meta is not None:
+            return meta.supports_reasoning
+        return not model.startswith(_NON_REASONING_PREFIXES)
+
+    # -- request ---------------------------------------------------------------------------
+
+    def build_request(self, request: Request, model: str) -> WirePlan:
+        adjustments: List[str] = []
+        body: Dict[str, Any] = {"model": model, "input": wire_input(request.messages)}
+        instructions = _instructions(request)
+        if instructions:
+            body["instructions"] = instructions
+        self._apply_tools(request, body)
+        if request.max_tokens is not None:
+            body["max_output_tokens"] = request.max_tokens
+        effort = self._apply_reasoning(request, model, body, adjustments)
+        if request.temperature is not None:
+            if _reasons(_OPENAI.reasoning_levels(model), effort):
+                adjustments.append(f"temperature dropped: {model} takes only the default "
+                                   "temperature while it reasons")
+            else:
+                body["temperature"] = request.temperature
+        if request.stop:
+            adjustments.append("stop sequences dropped: the Responses API has no stop parameter")
+        if request.response_format is not None:
+            body["text"] = _text_format(request.response_format)
+        body["store"] = False
+        if self.may_reason(model):
+            body["include"] = ["reasoning.encrypted_content"]
+        if request.stream:
+            body["stream"] = True
+        return WirePlan(self.path, body, {}, adjustments)
+
+    def _apply_tools(self, request: Request, body: Dict[str, Any]) -> None:
+        tools = request.tool_definitions
+        if tools:
+            # Flat function tools (function_tool_param.py); strict defaults to true there.
+            body["tools"] = [{"type": "function", "name": t.name, "description": t.description,
+                              "parameters": t.parameters, "strict": False} for t in tools]
+            parallel = request.parallel_tool_calls
+            config = request.parallel_tool_config
+            if config is not None and config.disable_parallel_tool_use:
+                parallel = False
+            if parallel is not None:
+                body["parallel_tool_calls"] = parallel
+        if request.tool_choice is not None:
+            body["tool_choice"] = self.wire_tool_choice(request.tool_choice)
+
+    def wire_tool_choice(self, choice: ToolChoice) -> Any:
+        if choice.mode == "function":
+            return {"type": "function", "name": choice.name}  # flat: tool_choice_function_param.py
+        return {"auto": "auto", "none": "none", "any": "required"}[choice.mode]
+
+    def _apply_reasoning(self, request: Request, model: str, body: Dict[str, Any],
+                         adjustments: List[str]) -> Optional[str]:
+        """Set ``reasoning`` from the thinking level; return the effort sent, if any."""
+        accepted = _OPENAI.reasoning_levels(model)
+        level = request.thinking_level
+        if level is None:
+            return None
+        if not accepted:
+            if level is not ThinkingLevel.OFF:
+                adjustments.append(f"thinking {level.value!r} ignored: {model} takes no reasoning effort")
+            return None
+        wire = clamp_level(level, accepted)
+        if wire != _wire_level(level):
+            adjustments.append(f"thinking {level.value!r} is not available on {model}; "
+                               f"sent reasoning effort {wire!r}")
+        body["reasoning"] = {"effort": wire} if wire == "none" else {"effort": wire, "summary": "auto"}
+        return wire
+
+    # -- responses ---------------------------------------------------------------------------
+
+    def stream_parser(self, model: str) -> StreamParser:
+        return ResponsesParser(self.id, model)
+
+    def parse_response(self, body: Any, model: str) -> Response:
+        """A whole response object, read item by item through the stream's builder."""
+        if not isinstance(body, dict) or not isinstance(body.get("output"), list):
+            if isinstance(body, dict) and body.get("error"):
+                raise _error(body["error"], self.id, "error in reply")
+            raise ProviderError(f"unexpected reply body: {str(body)[:200]!r}", provider=self.id)
+        builder = ResponseBuilder(self.id, model)
+        for item in body["output"]:
+            if isinstance(item, dict):
+                read_item(builder, item, streamed=False)
+        finish(builder, body, None)
+        return builder.build()
+
+    def describe_error(self, status: int, payload: Any, text: str) -> ErrorInfo:
+        """OpenAI error bodies: ``{"error": {"message", "type", "code", "param"}}``."""
+        return _OPENAI.describe_error(status, payload, text)
+
+
+def providers() -> List[Provider]:
+    return [OpenAIResponsesProvider()]

@@ -1,0 +1,134 @@
+"""The OpenAI Responses API as the fake server speaks it (paths ending in ``/responses``).
+
+A streamed reply is the event sequence the API sends: ``response.created``, then per
+output item ``response.output_item.added``, its deltas and ``response.output_item.done``
+(a reasoning item with summary deltas and ``encrypted_content``, a message with
+``output_text`` deltas, function calls with argument deltas), then ``response.completed``
+(or ``response.incomplete`` / ``response.failed``) carrying the whole response object.
+"""
+import itertools
+from typing import Any, Dict, List, Optional
+
+from ..types import FinishReason
+from .reply import Reply
+from .wire import WireFormat, sse
+
+__all__ = ["ResponsesFormat", "FORMAT"]
+
+RESPONSE_ID = "resp_fake"
+REASONING_ID = "rs_fake"
+MESSAGE_ID = "msg_fake"
+
+_INCOMPLETE_REASONS = {FinishReason.LENGTH: "max_output_tokens",
+                       FinishReason.CONTENT_FILTER: "content_filter"}
+
+
+def responses_usage(reply: Reply) -> Optional[Dict[str, Any]]:
+    usage = reply.usage
+    if usage is None:
+        return None
+    return {
+        "input_tokens": usage.prompt_tokens,
+        "input_tokens_details": {"cached_tokens": usage.cache_read_tokens},
+        "output_tokens": usage.completion_tokens,
+        "output_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
+        "total_tokens": usage.total_tokens,
+    }
+
+
+def output_items(reply: Reply) -> List[Dict[str, Any]]:
+    """The reply's output items as they stand when complete."""
+    items: List[Dict[str, Any]] = []
+    if reply.reasoning:
+        items.append({"id": REASONING_ID, "type": "reasoning", "status": "completed",
+                      "summary": [{"type": "summary_text", "text": reply.reasoning}],
+                      "encrypted_content": reply.signature})
+    if reply.text:
+        items.append({"id": MESSAGE_ID, "type": "message", "status": "completed", "role": "assistant",
+                      "content": [{"type": "output_text", "text": reply.text, "annotations": []}]})
+    for index, call in enumerate(reply.tool_calls):
+        items.append({"id": f"fc_fake_{index}", "type": "function_call", "status": "completed",
+                      "call_id": call.id, "name": call.name, "arguments": call.arguments})
+    return items
+
+
+class ResponsesFormat(WireFormat):
+    """OpenAI ``POST /v1/responses``, streamed or whole."""
+
+    name = "openai-responses"
+
+    def matches(self, path: str) -> bool:
+        return path.endswith("/responses")
+
+    def error_body(self, reply: Reply) -> Dict[str, Any]:
+        return {"error": {"message": reply.error_message, "type": reply.error_type or "api_error",
+                          "param": None, "code": None}}
+
+    def body(self, reply: Reply, model: str) -> Dict[str, Any]:
+        return self._response(reply, model, output_items(reply), final=True)
+
+    def _response(self, reply: Reply, model: str, output: List[Dict[str, Any]],
+                  final: bool) -> Dict[str, Any]:
+        status = "in_progress"
+        error = incomplete = None
+        if final:
+            status = "completed"
+            if reply.finish in _INCOMPLETE_REASONS:
+                status, incomplete = "incomplete", {"reason": _INCOMPLETE_REASONS[reply.finish]}
+            elif reply.finish is FinishReason.ERROR:
+                status = "failed"
+                error = {"code": "server_error", "message": reply.error_message or "simulated failure"}
+        return {"id": RESPONSE_ID, "object": "response", "created_at": 0, "status": status,
+                "model": model, "error": error, "incomplete_details": incomplete, "store": False,
+                "output": output, "usage": responses_usage(reply) if final else None}
+
+    def stream_events(self, reply: Reply, model: str) -> List[bytes]:
+        counter = itertools.count()
+        events: List[bytes] = []
+
+        def emit(kind: str, **fields: Any) -> None:
+            events.append(sse({"type": kind, "sequence_number": next(counter), **fields}, event=kind))
+
+        emit("response.created", response=self._response(reply, model, [], final=False))
+        emit("response.in_progress", response=self._response(reply, model, [], final=False))
+        items = output_items(reply)
+        for index, item in enumerate(items):
+            self._emit_item(emit, reply, index, item)
+        final = self._response(reply, model, items, final=True)
+        terminal = {"completed": "response.completed", "incomplete": "response.incomplete",
+                    "failed": "response.failed"}[final["status"]]
+        emit(terminal, response=final)
+        return events
+
+    def _emit_item(self, emit: Any, reply: Reply, index: int, item: Dict[str, Any]) -> None:
+        at = {"item_id": item["id"], "output_index": index}
+        kind = item["type"]
+        if kind == "reasoning":
+            emit("response.output_item.added", output_index=index,
+                 item={"id": item["id"], "type": "reasoning", "summary": []})
+            part: Dict[str, Any] = {"type": "summary_text", "text": ""}
+            emit("response.reasoning_summary_part.added", summary_index=0, part=part, **at)
+            for piece in reply.pieces(reply.reasoning):
+                emit("response.reasoning_summary_text.delta", summary_index=0, delta=piece, **at)
+            emit("response.reasoning_summary_text.done", summary_index=0, text=reply.reasoning, **at)
+            emit("response.reasoning_summary_part.done", summary_index=0,
+                 part={**part, "text": reply.reasoning}, **at)
+        elif kind == "message":
+            emit("response.output_item.added", output_index=index,
+                 item={**item, "status": "in_progress", "content": []})
+            part = {"type": "output_text", "text": "", "annotations": []}
+            emit("response.content_part.added", content_index=0, part=part, **at)
+            for piece in reply.pieces(reply.text):
+                emit("response.output_text.delta", content_index=0, delta=piece, logprobs=[], **at)
+            emit("response.output_text.done", content_index=0, text=reply.text, logprobs=[], **at)
+            emit("response.content_part.done", content_index=0, part={**part, "text": reply.text}, **at)
+        else:
+            emit("response.output_item.added", output_index=index,
+                 item={**item, "status": "in_progress", "arguments": ""})
+            for piece in reply.pieces(item["arguments"]):
+                emit("response.function_call_arguments.delta", delta=piece, **at)
+            emit("response.function_call_arguments.done", arguments=item["arguments"], **at)
+        emit("response.output_item.done", output_index=index, item=item)
+
+
+FORMAT = ResponsesFormat()
