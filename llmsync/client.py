@@ -3,7 +3,7 @@ import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Union
+from typing import TYPE_CHECKING, Any, Dict, Iterable, Iterator, List, Mapping, Optional, Union
 
 from .auth import ApiKey, AuthStore
 from .catalog import ModelMeta, lookup
@@ -16,6 +16,9 @@ from .retry import call_with_retry
 from .stream import Deadline, Stream, StreamConnection, bounded_timeout
 from .transport import SECRET_HEADERS, Timeout, Transport, read_json, translated
 from .types import Message, Response
+
+if TYPE_CHECKING:
+    from .tools import RunResult
 
 __all__ = ["Client", "Plan"]
 
@@ -129,15 +132,23 @@ class Client:
                     prepared.body, prepared.adjustments)
 
     def run(self, model: str, messages: Union[str, List[Message]], tools: Iterable[Any],
-            max_turns: int = 8, **options: Any) -> Any:
-        """Call the model, run its tool calls, and repeat until it answers without tools."""
+            max_turns: int = 8, **options: Any) -> "RunResult":
+        """Call the model, run its tool calls, and repeat until it answers without tools.
+
+        ``tools`` are ``@tool`` functions, ``Tool`` objects or plain functions. Options are
+        those of ``generate`` plus ``tool_timeout`` (seconds, for tools without their own).
+        Returns a ``RunResult``; its ``stopped_reason`` is "max_turns" when cut short.
+        """
         from .tools import run_loop
 
         return run_loop(self, model, messages, list(tools), max_turns, options)
 
     def run_stream(self, model: str, messages: Union[str, List[Message]], tools: Iterable[Any],
                    max_turns: int = 8, **options: Any) -> Iterator[Event]:
-        """Like ``run``, yielding every turn's events and a ``ToolResult`` per tool call."""
+        """Like ``run``, yielding every turn's events and a ``ToolResult`` per tool call.
+
+        The generator returns the ``RunResult`` (reachable with ``yield from``).
+        """
         from .tools import run_loop_stream
 
         return run_loop_stream(self, model, messages, list(tools), max_turns, options)

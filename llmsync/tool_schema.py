@@ -112,7 +112,7 @@ def _is_numpy_header(lines: List[str], position: int) -> bool:
 
 def _is_google_header(lines: List[str], position: int) -> bool:
     match = _GOOGLE_HEADER.match(lines[position])
-    return bool(match) and match.group(1).strip().lower() in _PARAM_SECTIONS | {
+    return match is not None and match.group(1).strip().lower() in _PARAM_SECTIONS | {
         "returns", "return", "raises", "yields", "yield", "example", "examples", "note",
         "notes", "see also", "warning", "warnings", "references", "todo"}
 
@@ -170,7 +170,8 @@ def type_hints(obj: Any, localns: Optional[Mapping[str, Any]] = None) -> Dict[st
 def function_schema(fn: Any, localns: Optional[Mapping[str, Any]] = None) -> Tuple[str, Schema]:
     """The description and the parameters' JSON Schema object of a function.
 
-    Parameters without a default are required; ``*args`` and ``**kwargs`` are left out.
+    Parameters without a default are required; a default of None makes a parameter
+    nullable; ``*args`` and ``**kwargs`` are left out.
 
     Raises:
         InvalidRequestError: a hint cannot be resolved or described as JSON Schema.
@@ -182,8 +183,11 @@ def function_schema(fn: Any, localns: Optional[Mapping[str, Any]] = None) -> Tup
     for name, param in inspect.signature(fn).parameters.items():
         if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
             continue
+        hint = hints.get(name, Any)
+        if param.default is None and hint is not Any:
+            hint = Optional[hint]  # what get_type_hints itself does before Python 3.11
         try:
-            schema = type_schema(hints.get(name, Any), localns)
+            schema = type_schema(hint, localns)
         except InvalidRequestError as exc:
             raise InvalidRequestError(f"{fn.__qualname__}: parameter {name!r}: {exc.message}") from None
         if name in doc.params and "description" not in schema:
@@ -295,7 +299,7 @@ class _Describer:
         else:
             names = [f.name for f in fields if f.init]
             required = [f.name for f in fields if f.init and f.default is dataclasses.MISSING
-                        and f.default_factory is dataclasses.MISSING]  # type: ignore[misc]
+                        and f.default_factory is dataclasses.MISSING]
         properties = {}
         for name in names:
             properties[name] = self.schema(hints.get(name, Any))
