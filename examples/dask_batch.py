@@ -1,0 +1,66 @@
+"""Scale a batch out to Dask worker processes.
+
+    pip install "llmsync[dask]"
+    python examples/dask_batch.py
+
+The ``Client`` is pickled to each worker (its configuration only: each worker opens its
+own connections), every worker runs its share on a thread pool, and the results come
+back as the same lines ``llmsync batch`` writes: ``{"id", "response"}`` or
+``{"id", "error"}``. Here the cluster is a ``LocalCluster`` of two worker processes;
+pass a ``distributed.Client`` or a scheduler address to use a real cluster.
+
+With OPENAI_API_KEY set this talks to OpenAI; without it, to a FakeServer running in
+this process, which the worker processes reach over the loopback interface.
+"""
+import contextlib
+import json
+import os
+from typing import Any, Dict, Iterator, List
+
+import llmsync
+from llmsync.dask import run_batch_on_dask
+from llmsync.testing import FakeServer, ReceivedRequest, Reply
+
+MODEL = "openai/gpt-4o-mini"
+
+
+def echo(received: ReceivedRequest) -> Reply:
+    """The offline stand-in model: repeats the prompt back."""
+    return Reply(text="You said: " + received.body["messages"][-1]["content"])
+
+
+@contextlib.contextmanager
+def open_client() -> Iterator[llmsync.Client]:
+    if os.environ.get("OPENAI_API_KEY"):
+        with llmsync.Client() as client:
+            yield client
+        return
+    print("(offline: OPENAI_API_KEY is not set, so llmsync's FakeServer answers)")
+    with FakeServer(responder=echo) as server, server.client() as client:
+        yield client
+
+
+def main(cluster: Any = None, count: int = 12) -> List[Dict[str, Any]]:
+    """Run ``count`` prompts on ``cluster`` (default: a new 2-process LocalCluster)."""
+    from dask.distributed import LocalCluster
+
+    items = [{"id": f"q{n}", "prompt": f"Give me fact number {n}.", "max_tokens": 50} for n in range(count)]
+    own_cluster = cluster is None
+    if own_cluster:
+        cluster = LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None)
+    try:
+        workers = len(getattr(cluster, "workers", ())) or "the cluster's"
+        with open_client() as client:
+            lines = run_batch_on_dask(client, items, cluster, model=MODEL, chunk_size=4, max_workers=4)
+    finally:
+        if own_cluster:
+            cluster.close()
+    for line in lines:
+        print(json.dumps(line)[:110])
+    failed = sum("error" in line for line in lines)
+    print(f"{len(lines) - failed} answered, {failed} failed, on {workers} worker processes")
+    return lines
+
+
+if __name__ == "__main__":  # required: Dask starts worker processes by re-importing this file
+    main()
