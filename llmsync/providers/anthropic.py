@@ -6,21 +6,19 @@ raw_message_stream_event.py, thinking_config_*_param.py, output_config_param.py,
 tool_choice_*_param.py); anthropics/skills ``skills/claude-api/references/thinking-effort.md``
 for which model takes which thinking and effort settings.
 """
-import base64
-import binascii
 import json
 import re
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ..errors import InvalidRequestError, ProviderError
 from ..events import Event
-from ..options import CacheOptions, Request, ThinkingLevel
-from ..types import Document, FinishReason, Image, Message, ReasoningBlock, Response, Role, Text, Usage
+from ..options import Request, ThinkingLevel
+from ..types import FinishReason, ReasoningBlock, Response, Usage
+from .anthropic_messages import PROVIDER_ID, apply_cache, apply_tools, conversation
 from .base import ErrorInfo, Provider, StreamParser, WirePlan
 
 __all__ = ["AnthropicProvider", "AnthropicParser", "providers", "parse_usage", "STOP_REASONS"]
 
-PROVIDER_ID = "anthropic"
 API_VERSION = "2023-06-01"
 
 STOP_REASONS = {
@@ -61,8 +59,6 @@ _ANSWER_ROOM = 4096
 _EFFORT_ORDER = ["low", "medium", "high", "xhigh", "max"]
 _LEVEL_EFFORT = {ThinkingLevel.MINIMAL: "low", ThinkingLevel.LOW: "low", ThinkingLevel.MEDIUM: "medium",
                  ThinkingLevel.HIGH: "high", ThinkingLevel.XHIGH: "xhigh"}
-
-_MAX_BREAKPOINTS = 4  # "Maximum 4 cache breakpoints per request" (prompt caching docs)
 
 _MODEL_ID = re.compile(r"^claude-(opus|sonnet|haiku)-(\d+)(?:-(\d{1,2}))?(?:-|$)")
 _ALWAYS_ADAPTIVE = ("claude-mythos", "claude-fable")
@@ -293,7 +289,7 @@ class AnthropicProvider(Provider):
 
     def build_request(self, request: Request, model: str) -> WirePlan:
         adjustments: List[str] = []
-        system, turns = _conversation(request)
+        system, turns = conversation(request)
         body: Dict[str, Any] = {"model": model, "max_tokens": self._max_tokens(request, model)}
         if system:
             body["system"] = "\n\n".join(system)
@@ -310,7 +306,7 @@ class AnthropicProvider(Provider):
                 body["temperature"] = request.temperature
         if request.stop:
             body["stop_sequences"] = list(request.stop)
-        _apply_tools(request, body)
+        apply_tools(request, body)
         if request.response_format is not None:
             if isinstance(request.response_format, dict):
                 body.setdefault("output_config", {})["format"] = {
@@ -318,7 +314,7 @@ class AnthropicProvider(Provider):
             else:
                 adjustments.append('response_format "json" ignored: Anthropic takes only a JSON Schema')
         if request.cache is not None:
-            _apply_cache(request.cache, body, adjustments)
+            apply_cache(request.cache, body, adjustments)
         if request.stream:
             body["stream"] = True
         # No anthropic-beta header: adaptive thinking, effort, 1h cache TTL and PDFs are GA.
@@ -418,141 +414,6 @@ def _fit_budget(budget: int, max_tokens: int, user_set: bool, model_max: Optiona
     adjustments.append(f"max_tokens raised from {max_tokens} to {raised}: a thinking budget is at "
                        f"least {_MIN_BUDGET} tokens and must stay below max_tokens")
     return _MIN_BUDGET, raised
-
-
-def _apply_tools(request: Request, body: Dict[str, Any]) -> None:
-    tools = request.tool_definitions
-    if tools:
-        body["tools"] = [{"name": t.name, "description": t.description, "input_schema": t.parameters}
-                         for t in tools]
-    choice = request.tool_choice
-    wire: Optional[Dict[str, Any]] = None
-    if choice is not None:
-        wire = {"type": "tool", "name": choice.name} if choice.mode == "function" else {"type": choice.mode}
-    config = request.parallel_tool_config
-    if tools and (request.parallel_tool_calls is False or (config and config.disable_parallel_tool_use)):
-        wire = wire or {"type": "auto"}
-        if wire["type"] != "none":
-            wire["disable_parallel_tool_use"] = True
-    if wire is not None:
-        body["tool_choice"] = wire
-
-
-def _apply_cache(cache: CacheOptions, body: Dict[str, Any], adjustments: List[str]) -> None:
-    """Place ``cache_control`` breakpoints: system, last tool, last N user turns (max 4)."""
-    marker: Dict[str, Any] = {"type": "ephemeral"}
-    if cache.extended_ttl:
-        marker["ttl"] = "1h"
-    slots = _MAX_BREAKPOINTS
-    if cache.cache_system_prompt and body.get("system"):
-        body["system"] = [{"type": "text", "text": body["system"], "cache_control": dict(marker)}]
-        slots -= 1
-    if cache.cache_tools and body.get("tools"):
-        body["tools"][-1]["cache_control"] = dict(marker)
-        slots -= 1
-    if cache.cache_recent_turns > 0:
-        turns = [t for t in body["messages"] if t["role"] == "user"][-cache.cache_recent_turns:]
-        if len(turns) > slots:
-            adjustments.append(f"cache breakpoints on the {len(turns) - slots} oldest of the last "
-                               f"{len(turns)} user turns dropped: Anthropic allows {_MAX_BREAKPOINTS} "
-                               "per request")
-            turns = turns[len(turns) - slots:]
-        for turn in turns:
-            turn["content"][-1]["cache_control"] = dict(marker)
-    if cache.global_scope:
-        adjustments.append("cache global_scope ignored: Anthropic has no wire field for it")
-
-
-# -- messages ----------------------------------------------------------------------------
-
-
-def _conversation(request: Request) -> Tuple[List[str], List[Dict[str, Any]]]:
-    """System texts (hoisted) and alternating user/assistant turns with block content."""
-    system = [request.system_prompt] if request.system_prompt else []
-    turns: List[Dict[str, Any]] = []
-    for message in request.messages:
-        if message.role is Role.SYSTEM:
-            if message.text:
-                system.append(message.text)
-            continue
-        if message.role is Role.ASSISTANT:
-            role, blocks = "assistant", _assistant_blocks(message)
-        elif message.role is Role.TOOL:
-            role, blocks = "user", [_tool_result(message)]
-        else:
-            role, blocks = "user", [_part(part) for part in message.parts if _has_content(part)]
-        if not blocks:
-            continue
-        # Consecutive same-role messages become one turn: parallel tool results share
-        # one user turn, in call order.
-        if turns and turns[-1]["role"] == role:
-            turns[-1]["content"].extend(blocks)
-        else:
-            turns.append({"role": role, "content": blocks})
-    return system, turns
-
-
-def _has_content(part: Any) -> bool:
-    # "text content blocks must be non-empty" (a 400 otherwise).
-    return not isinstance(part, Text) or bool(part.text)
-
-
-def _assistant_blocks(message: Message) -> List[Dict[str, Any]]:
-    # Thinking blocks go back first and unmodified, with their signature
-    # (thinking_block_param.py); blocks of other providers mean nothing here.
-    blocks: List[Dict[str, Any]] = []
-    for block in message.reasoning or ():
-        if block.provider != PROVIDER_ID:
-            continue
-        if block.kind == "thinking":
-            blocks.append({"type": "thinking", "thinking": block.text, "signature": block.signature})
-        elif block.kind == "redacted_thinking":
-            blocks.append({"type": "redacted_thinking", "data": block.data})
-    blocks.extend(_part(part) for part in message.parts if _has_content(part))
-    blocks.extend({"type": "tool_use", "id": call.id, "name": call.name, "input": call.parsed_arguments()}
-                  for call in message.tool_calls or ())
-    return blocks
-
-
-def _tool_result(message: Message) -> Dict[str, Any]:
-    block: Dict[str, Any] = {"type": "tool_result", "tool_use_id": message.tool_call_id}
-    if isinstance(message.content, str) and message.content:
-        block["content"] = message.content
-    elif isinstance(message.content, list):
-        block["content"] = [_part(part) for part in message.content if _has_content(part)]
-    return block
-
-
-def _part(part: Any) -> Dict[str, Any]:
-    if isinstance(part, Text):
-        return {"type": "text", "text": part.text}
-    if isinstance(part, Image):
-        return {"type": "image", "source": _source(part.url, part.data, part.media_type, "image")}
-    if isinstance(part, Document):
-        if part.media_type == "text/plain" and part.data is not None:
-            source = {"type": "text", "media_type": "text/plain", "data": _decode_text(part.data)}
-        else:
-            source = _source(part.url, part.data, part.media_type, "document")
-        return {"type": "document", "source": source}
-    raise InvalidRequestError(f"Anthropic cannot take the content part {part!r}")
-
-
-def _source(url: Optional[str], data: Optional[str], media_type: Optional[str], what: str) -> Dict[str, Any]:
-    if url and url.startswith("data:"):
-        head, _, data = url.partition(",")
-        media_type = head[len("data:"):].split(";", 1)[0]
-    elif url:
-        return {"type": "url", "url": url}
-    if not data or not media_type:
-        raise InvalidRequestError(f"an {what} needs a url, or base64 data with its media_type")
-    return {"type": "base64", "media_type": media_type, "data": data}
-
-
-def _decode_text(data: str) -> str:
-    try:
-        return base64.b64decode(data, validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError) as exc:
-        raise InvalidRequestError(f"a text/plain Document needs base64 UTF-8 data: {exc}") from exc
 
 
 def providers() -> List[Provider]:

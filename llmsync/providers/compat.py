@@ -14,18 +14,13 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Type
 
-from ..events import Event
 from ..options import Request, ThinkingLevel
 from ..types import Message, ReasoningBlock, Response, Role
-from .base import Provider, WirePlan
-from .base import clamp_level
+from .base import LEVEL_ORDER, LEVEL_WIRE, Provider, WirePlan, clamp_level
 from .openai import ChatCompletionsParser, ChatCompletionsProvider
 
 __all__ = ["Vendor", "VENDORS", "CompatProvider", "OpenRouterProvider", "CompatParser", "providers",
            "mistral_tool_call_id"]
-
-# llmsync's effort levels as Chat Completions names them, lowest first.
-_LEVELS = ("none", "minimal", "low", "medium", "high", "xhigh")
 
 Quirk = Callable[["CompatProvider", Request, str, WirePlan], None]
 
@@ -41,28 +36,13 @@ def _same(*levels: str) -> Dict[str, str]:
 class CompatParser(ChatCompletionsParser):
     """Chat Completions chunks, with a vendor's own delta shapes folded into OpenAI's.
 
-    Subclasses setting ``adapts`` rewrite each delta (or whole message) in ``adapt`` before
-    the shared parser reads it; ``blocks`` is the reasoning the next turn must send back.
+    Subclasses rewrite each delta (or whole message) in ``adapt`` before the shared parser
+    reads it; ``blocks`` is the reasoning the next turn must send back.
     """
-
-    adapts = False
 
     def __init__(self, provider: str, model: str, echo_field: Optional[str] = None) -> None:
         super().__init__(provider, model)
         self.echo_field = echo_field
-
-    def adapt(self, delta: Dict[str, Any]) -> None:
-        """Rewrite one delta or message in place into the OpenAI shape."""
-
-    def feed(self, event: str, data: str) -> List[Event]:
-        if self.adapts and data != "[DONE]":
-            chunk = self.decode(data)
-            if isinstance(chunk, dict):
-                for choice in chunk.get("choices") or ():
-                    if isinstance(choice, dict) and isinstance(choice.get("delta"), dict):
-                        self.adapt(choice["delta"])
-                data = json.dumps(chunk)
-        return super().feed(event, data)
 
     def blocks(self, response: Response) -> List[ReasoningBlock]:
         if self.echo_field and response.reasoning:
@@ -81,8 +61,6 @@ class MistralParser(CompatParser):
     deltas alike (docs.mistral.ai reasoning guide; ``ThinkChunk`` in Mistral's OpenAPI
     spec). Other chunk types (references, images) are skipped.
     """
-
-    adapts = True
 
     def adapt(self, delta: Dict[str, Any]) -> None:
         content = delta.get("content")
@@ -114,8 +92,6 @@ class OpenRouterParser(CompatParser):
     (openrouter.ai/docs/use-cases/reasoning-tokens). Stream pieces are merged per
     ``(type, index)``, text fields concatenated (a rule inferred from clients' code).
     """
-
-    adapts = True
 
     def __init__(self, provider: str, model: str, echo_field: Optional[str] = None) -> None:
         super().__init__(provider, model, echo_field)
@@ -280,7 +256,7 @@ class CompatProvider(ChatCompletionsProvider):
         if level is None:
             return
         words = self.effort_words(model) or {}
-        accepted = [word for word in words if word in _LEVELS]
+        accepted = [word for word in words if word in LEVEL_ORDER]
         if not accepted:
             if level is not ThinkingLevel.OFF:
                 adjustments.append(f"thinking {level.value!r} ignored: {self.id}/{model} "
@@ -290,7 +266,7 @@ class CompatProvider(ChatCompletionsProvider):
             body.update(copy.deepcopy(dict(self.vendor.thinking_off)))
             return
         wire = clamp_level(level, accepted)
-        if wire != clamp_level(level, _LEVELS):
+        if wire != LEVEL_WIRE[level]:
             adjustments.append(f"thinking {level.value!r} is not available on {model}; "
                                f"sent effort {words[wire]!r}")
         target = body
@@ -323,16 +299,6 @@ class CompatProvider(ChatCompletionsProvider):
 
     def stream_parser(self, model: str) -> CompatParser:
         return self.vendor.parser(self.id, model, self.vendor.echo_reasoning)
-
-    def parse_response(self, body: Any, model: str) -> Response:
-        parser = self.stream_parser(model)
-        if parser.adapts and isinstance(body, dict):
-            for choice in body.get("choices") or ():
-                if isinstance(choice, dict) and isinstance(choice.get("message"), dict):
-                    parser.adapt(choice["message"])
-        response = super().parse_response(body, model)
-        response.reasoning_blocks.extend(parser.blocks(response))
-        return response
 
 
 class OpenRouterProvider(CompatProvider):
@@ -386,7 +352,7 @@ VENDORS: Tuple[Vendor, ...] = (
     # openrouter.ai/docs/use-cases/reasoning-tokens: {"reasoning": {"effort": ...}} with
     # "xhigh", "high", "medium", "low", "minimal" or "none"; OpenRouter maps it per model.
     Vendor("openrouter", "https://openrouter.ai/api/v1", "OPENROUTER_API_KEY",
-           effort=(("", _same(*_LEVELS)),), effort_path=("reasoning", "effort"),
+           effort=(("", _same(*LEVEL_ORDER)),), effort_path=("reasoning", "effort"),
            parser=OpenRouterParser, provider_class=OpenRouterProvider),
     # xAI API reference: max_tokens is "DEPRECATED in favor of max_completion_tokens".
     # reasoning_effort only on the models the catalog lists levels for: the others

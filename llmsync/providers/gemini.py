@@ -3,36 +3,21 @@ and ``:streamGenerateContent?alt=sse``.
 
 Wire reference: ai.google.dev/api/generate-content (REST), the thought-signature guide
 ai.google.dev/gemini-api/docs/thought-signatures, and googleapis/python-genai
-``google/genai/types.py`` for the enums (FinishReason, FunctionCallingConfigMode,
-ThinkingLevel).
+``google/genai/types.py`` for the enums (FunctionCallingConfigMode, ThinkingLevel). Replies
+are read in ``gemini_stream.py``.
 """
-import json
 import mimetypes
-import uuid
 from typing import Any, Dict, List, Optional, Tuple
 
 from ..auth import ApiKey
 from ..errors import InvalidRequestError, ProviderError
-from ..events import Event
 from ..options import Request, ThinkingLevel
-from ..types import (
-    Document, FinishReason, Image, Message, ReasoningBlock, Response, Role, Text, ToolChoice,
-    ToolDefinition, Usage,
-)
-from .base import ErrorInfo, Provider, StreamParser, WirePlan
+from ..types import Document, Image, Message, Response, Role, Text, ToolChoice, ToolDefinition
+from .base import ErrorInfo, Provider, WirePlan, clamp_level
 from .gemini_schema import json_schema
-from .base import clamp_level
+from .gemini_stream import FINISH_REASONS, PROVIDER_ID, GeminiParser, parse_usage
 
 __all__ = ["GeminiProvider", "GeminiParser", "providers", "parse_usage", "FINISH_REASONS"]
-
-PROVIDER_ID = "gemini"
-
-FINISH_REASONS = {"STOP": FinishReason.STOP, "MAX_TOKENS": FinishReason.LENGTH}
-FINISH_REASONS.update((name, FinishReason.CONTENT_FILTER) for name in (
-    "SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY",
-    "IMAGE_PROHIBITED_CONTENT", "IMAGE_RECITATION", "MODEL_ARMOR"))
-# Every other finishReason (OTHER, LANGUAGE, MALFORMED_FUNCTION_CALL, UNEXPECTED_TOOL_CALL,
-# TOO_MANY_TOOL_CALLS, values added later) is an abnormal stop: FinishReason.ERROR.
 
 _TOOL_MODES = {"auto": "AUTO", "none": "NONE", "any": "ANY"}
 
@@ -60,135 +45,6 @@ _LEVEL_RULES: List[Tuple[str, List[str]]] = [
     ("pro", ["low", "medium", "high"]),
     ("", ["minimal", "low", "medium", "high"]),
 ]
-
-# google.rpc codes worth another try when one arrives inside a 200 reply.
-_RETRYABLE_STATUSES = frozenset({"RESOURCE_EXHAUSTED", "UNAVAILABLE", "INTERNAL", "DEADLINE_EXCEEDED"})
-
-
-def parse_usage(meta: Optional[Dict[str, Any]]) -> Optional[Usage]:
-    """``usageMetadata`` as ``Usage``: thinking tokens count as completion tokens.
-
-    ``candidatesTokenCount`` excludes thoughts (billed as output), and
-    ``promptTokenCount`` already includes ``cachedContentTokenCount``.
-    """
-    if not meta:
-        return None
-    prompt = meta.get("promptTokenCount") or 0
-    thoughts = meta.get("thoughtsTokenCount") or 0
-    completion = (meta.get("candidatesTokenCount") or 0) + thoughts
-    return Usage(
-        prompt_tokens=prompt,
-        completion_tokens=completion,
-        total_tokens=meta.get("totalTokenCount") or prompt + completion,
-        cache_read_tokens=meta.get("cachedContentTokenCount") or 0,
-        reasoning_tokens=thoughts,
-    )
-
-
-def _reply_error(error: Any, provider: str) -> ProviderError:
-    """An error object found inside a 200 reply (a stream chunk or a JSON-array body)."""
-    error = error if isinstance(error, dict) else {"message": str(error)}
-    status = error.get("status")
-    return ProviderError(
-        f"error in reply: {error.get('message') or error}",
-        provider=provider,
-        error_type=str(status) if status else None,
-        retryable=status in _RETRYABLE_STATUSES,
-    )
-
-
-class GeminiParser(StreamParser):
-    """``GenerateContentResponse`` chunks: whole parts, whole function calls, cumulative usage.
-
-    The SSE stream has no end marker (no ``[DONE]``): a ``finishReason`` or a
-    ``promptFeedback.blockReason`` marks it complete.
-    """
-
-    def __init__(self, provider: str, model: str) -> None:
-        super().__init__(provider, model)
-        self._thought: List[str] = []
-        self._calls = 0
-
-    def feed(self, event: str, data: str) -> List[Event]:
-        chunk = self.decode(data)
-        if isinstance(chunk, list):  # streamGenerateContent without alt=sse sends an array
-            return [e for item in chunk for e in self.feed_chunk(item)]
-        return self.feed_chunk(chunk)
-
-    def feed_chunk(self, chunk: Any) -> List[Event]:
-        """Translate one decoded ``GenerateContentResponse``."""
-        if not isinstance(chunk, dict):
-            raise ProviderError(f"unexpected Gemini chunk: {str(chunk)[:200]!r}", provider=self.provider)
-        if "error" in chunk:
-            raise _reply_error(chunk["error"], self.provider)
-        builder = self.builder
-        builder.id = builder.id or chunk.get("responseId")
-        builder.model = chunk.get("modelVersion") or builder.model
-        out: List[Event] = []
-        candidates = chunk.get("candidates") or []
-        if candidates:
-            candidate = candidates[0]
-            for part in (candidate.get("content") or {}).get("parts") or ():
-                out.extend(self._part(part))
-            if candidate.get("finishReason"):
-                self._finish(candidate["finishReason"], candidate.get("finishMessage"))
-        feedback = chunk.get("promptFeedback") or {}
-        if feedback.get("blockReason"):
-            builder.finish_reason = FinishReason.CONTENT_FILTER
-            detail = feedback.get("blockReasonMessage")
-            builder.error_message = f"Gemini blocked the prompt: {feedback['blockReason']}" + (
-                f" ({detail})" if detail else "")
-            self.complete = True
-        usage = parse_usage(chunk.get("usageMetadata"))
-        if usage is not None and usage != builder.usage:  # cumulative: the last one wins
-            out.append(builder.set_usage(usage))
-        return out
-
-    def _part(self, part: Dict[str, Any]) -> List[Event]:
-        signature = part.get("thoughtSignature")
-        if "functionCall" in part:
-            return self._function_call(part["functionCall"] or {}, signature)
-        text = part.get("text")
-        text = text if isinstance(text, str) else ""
-        builder = self.builder
-        if part.get("thought"):
-            out: List[Event] = [builder.reasoning(text)] if text else []
-            self._thought.append(text)
-            if signature:
-                self._keep(ReasoningBlock("".join(self._thought), signature, kind="thought", provider=PROVIDER_ID))
-                self._thought = []
-            return out
-        if signature:
-            # A signature on a text part (often an empty one closing the stream) belongs
-            # to that part; the text itself is already in the visible content.
-            self._keep(ReasoningBlock("", signature, kind="text", provider=PROVIDER_ID))
-        return [builder.text(text)] if text else []
-
-    def _keep(self, block: ReasoningBlock) -> None:
-        self.builder.reasoning_blocks.append(block)
-
-    def _function_call(self, call: Dict[str, Any], signature: Optional[str]) -> List[Event]:
-        builder = self.builder
-        key = self._calls
-        self._calls += 1
-        # Gemini may omit functionCall.id; ours must stay unique across a whole
-        # conversation, because tool responses are matched to calls by id.
-        call_id = call.get("id") or f"call_{uuid.uuid4().hex}"
-        arguments = json.dumps(call.get("args") or {}, ensure_ascii=False)
-        return [
-            builder.tool_start(key, call_id, call.get("name") or ""),
-            builder.tool_delta(key, arguments),
-            builder.tool_end(key, signature=signature),
-        ]
-
-    def _finish(self, reason: str, message: Optional[str]) -> None:
-        mapped = FINISH_REASONS.get(reason)
-        if mapped is None:
-            mapped = FinishReason.ERROR
-            self.builder.error_message = f"Gemini stopped with finishReason {reason}" + (
-                f": {message}" if message else "")
-        self.builder.finish_reason = mapped
-        self.complete = True
 
 
 class GeminiProvider(Provider):
@@ -351,7 +207,7 @@ class GeminiProvider(Provider):
 
     # -- responses --------------------------------------------------------------------------
 
-    def stream_parser(self, model: str) -> StreamParser:
+    def stream_parser(self, model: str) -> GeminiParser:
         return GeminiParser(self.id, model)
 
     def parse_response(self, body: Any, model: str) -> Response:
@@ -361,7 +217,7 @@ class GeminiProvider(Provider):
             raise ProviderError(f"unexpected reply body: {str(body)[:200]!r}", provider=self.id)
         if not any("error" in c or "candidates" in c or "promptFeedback" in c for c in chunks):
             raise ProviderError(f"unexpected reply body: {str(body)[:200]!r}", provider=self.id)
-        parser = GeminiParser(self.id, model)
+        parser = self.stream_parser(model)
         for chunk in chunks:
             parser.feed_chunk(chunk)
         return parser.builder.build()

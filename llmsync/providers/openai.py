@@ -23,6 +23,7 @@ FINISH_REASONS = {
     "error": FinishReason.ERROR,
 }
 
+
 def parse_usage(usage: Optional[Dict[str, Any]]) -> Optional[Usage]:
     """Chat Completions usage; ``prompt_tokens`` already includes cached tokens."""
     if not usage:
@@ -50,7 +51,12 @@ def _reasoning_text(delta: Dict[str, Any]) -> Optional[str]:
 
 
 class ChatCompletionsParser(StreamParser):
-    """Chat Completions chunks: deltas of choice 0, tool calls by index, usage last."""
+    """Chat Completions chunks: deltas of choice 0, tool calls by index, usage last.
+
+    ``feed`` decodes; ``feed_chunk`` translates one decoded chunk and ``replay`` a whole
+    (non-streamed) completion through the same builder. Subclasses fold a vendor's own
+    delta shapes into OpenAI's by overriding ``adapt``.
+    """
 
     def feed(self, event: str, data: str) -> List[Event]:
         if data == "[DONE]":
@@ -59,8 +65,17 @@ class ChatCompletionsParser(StreamParser):
         chunk = self.decode(data)
         if not isinstance(chunk, dict):
             raise ProviderError(f"unexpected stream chunk: {data[:200]!r}", provider=self.provider)
+        return self.feed_chunk(chunk)
+
+    def feed_chunk(self, chunk: Dict[str, Any]) -> List[Event]:
+        """Translate one decoded ``chat.completion.chunk``.
+
+        Raises:
+            ProviderError: the chunk carries an ``error`` object.
+        """
         if chunk.get("error"):
             raise _stream_error(chunk, self.provider)
+        self._adapt_choices(chunk, "delta")
         builder = self.builder
         builder.id = builder.id or chunk.get("id")
         builder.model = chunk.get("model") or builder.model
@@ -85,6 +100,40 @@ class ChatCompletionsParser(StreamParser):
         if usage is not None:
             out.append(builder.set_usage(usage))
         return out
+
+    def replay(self, body: Dict[str, Any]) -> Response:
+        """Build the ``Response`` of a whole ``chat.completion`` through the same builder."""
+        self._adapt_choices(body, "message")
+        builder = self.builder
+        builder.id = body.get("id")
+        builder.model = body.get("model") or builder.model
+        choice = (body.get("choices") or [{}])[0]
+        message = choice.get("message") or {}
+        reasoning = _reasoning_text(message)
+        if reasoning:
+            builder.reasoning(reasoning)
+        if message.get("content"):
+            builder.text(message["content"])
+        elif message.get("refusal"):
+            builder.text(message["refusal"])
+        for position, call in enumerate(message.get("tool_calls") or ()):
+            self._tool_call_delta({**call, "index": position}, position)
+        builder.end_open_calls()
+        finish = choice.get("finish_reason")
+        builder.finish_reason = FINISH_REASONS.get(finish, FinishReason.STOP) if finish else None
+        usage = parse_usage(body.get("usage"))
+        if usage is not None:
+            builder.set_usage(usage)
+        self.complete = True
+        return self.finish()
+
+    def adapt(self, delta: Dict[str, Any]) -> None:
+        """Rewrite one delta or message in place into the OpenAI shape (OpenAI's already is)."""
+
+    def _adapt_choices(self, body: Dict[str, Any], key: str) -> None:
+        for choice in body.get("choices") or ():
+            if isinstance(choice, dict) and isinstance(choice.get(key), dict):
+                self.adapt(choice[key])
 
     def _tool_call_delta(self, call: Dict[str, Any], position: int) -> List[Event]:
         key = call.get("index", position)
@@ -223,37 +272,16 @@ class ChatCompletionsProvider(Provider):
 
     # -- responses ---------------------------------------------------------------------------
 
-    def stream_parser(self, model: str) -> StreamParser:
+    def stream_parser(self, model: str) -> ChatCompletionsParser:
         return ChatCompletionsParser(self.id, model)
 
     def parse_response(self, body: Any, model: str) -> Response:
-        """A non-streamed reply, through the same builder a stream uses."""
+        """A non-streamed reply, through the same parser (and builder) a stream uses."""
         if not isinstance(body, dict) or "choices" not in body:
             if isinstance(body, dict) and body.get("error"):
                 raise _stream_error(body, self.id)
             raise ProviderError(f"unexpected reply body: {str(body)[:200]!r}", provider=self.id)
-        parser = ChatCompletionsParser(self.id, model)
-        builder = parser.builder
-        builder.id = body.get("id")
-        builder.model = body.get("model") or model
-        choice = (body.get("choices") or [{}])[0]
-        message = choice.get("message") or {}
-        reasoning = _reasoning_text(message)
-        if reasoning:
-            builder.reasoning(reasoning)
-        if message.get("content"):
-            builder.text(message["content"])
-        elif message.get("refusal"):
-            builder.text(message["refusal"])
-        for position, call in enumerate(message.get("tool_calls") or ()):
-            parser._tool_call_delta({**call, "index": position}, position)
-        builder.end_open_calls()
-        finish = choice.get("finish_reason")
-        builder.finish_reason = FINISH_REASONS.get(finish, FinishReason.STOP) if finish else None
-        usage = parse_usage(body.get("usage"))
-        if usage is not None:
-            builder.set_usage(usage)
-        return builder.build()
+        return self.stream_parser(model).replay(body)
 
     def describe_error(self, status: int, payload: Any, text: str) -> ErrorInfo:
         error = payload.get("error") if isinstance(payload, dict) else None

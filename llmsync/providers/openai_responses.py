@@ -3,29 +3,27 @@
 Reasoning models return ``reasoning`` output items. With ``store: false`` nothing is
 kept server-side, so llmsync asks for ``include: ["reasoning.encrypted_content"]``,
 keeps each reasoning item as a ``ReasoningBlock`` on the assistant message, and sends it
-back in the next request just before that turn's message and ``function_call`` items.
+back in the next request just before that turn's message and ``function_call`` items
+(those ``input`` items are built in ``responses_items.py``).
 
 Wire reference: openai-python ``src/openai/types/responses/`` (response_create_params.py,
 response_stream_event.py, response_reasoning_item_param.py, function_tool_param.py,
-response_input_image_param.py, response_error_event.py).
+response_error_event.py).
 """
 import re
-from typing import Any, Callable, Dict, Iterable, List, Optional, Set
+from typing import Any, Callable, Dict, List, Optional, Set
 
 from ..builder import ResponseBuilder
 from ..catalog import ModelMeta, lookup, models
-from ..errors import InvalidRequestError, ProviderError
+from ..errors import ProviderError
 from ..events import Event
 from ..options import Request, ThinkingLevel
-from ..types import (Document, FinishReason, Image, Message, ReasoningBlock, Response, Role,
-                     ToolChoice, Usage)
-from .base import ErrorInfo, Provider, StreamParser, WirePlan
-from .base import clamp_level
+from ..types import FinishReason, ReasoningBlock, Response, ToolChoice, Usage
+from .base import LEVEL_WIRE, ErrorInfo, Provider, StreamParser, WirePlan, clamp_level
 from .openai import OpenAIProvider
+from .responses_items import PROVIDER_ID, instructions, wire_input
 
 __all__ = ["OpenAIResponsesProvider", "ResponsesParser", "parse_usage", "providers"]
-
-PROVIDER_ID = "openai-responses"
 
 # Model knowledge (reasoning levels per model) and error bodies are OpenAI's own.
 _OPENAI = OpenAIProvider()
@@ -222,10 +220,6 @@ _HANDLERS: Dict[str, Callable[[ResponsesParser, Dict[str, Any]], List[Event]]] =
 # -- request -----------------------------------------------------------------------------
 
 
-def _wire_level(level: ThinkingLevel) -> str:
-    return "none" if level is ThinkingLevel.OFF else level.value
-
-
 def _reasons(accepted: Optional[List[str]], effort: Optional[str]) -> bool:
     """Whether a model with these levels reasons at ``effort`` (None: its default).
 
@@ -237,74 +231,6 @@ def _reasons(accepted: Optional[List[str]], effort: Optional[str]) -> bool:
     if effort is None:
         return "none" not in accepted
     return effort != "none"
-
-
-def _input_part(part: Any) -> Dict[str, Any]:
-    if isinstance(part, Image):
-        url = part.url or f"data:{part.media_type or 'image/png'};base64,{part.data}"
-        # ``detail`` is required in response_input_image_param.py.
-        return {"type": "input_image", "image_url": url, "detail": "auto"}
-    if isinstance(part, Document):
-        if part.data is None:
-            return {"type": "input_file", "file_url": part.url}
-        return {"type": "input_file", "filename": "document.pdf",
-                "file_data": f"data:{part.media_type};base64,{part.data}"}
-    text = getattr(part, "text", None)
-    if isinstance(text, str):
-        return {"type": "input_text", "text": text}
-    raise InvalidRequestError(f"unsupported content part {part!r}")
-
-
-def _replayable(block: ReasoningBlock) -> bool:
-    # Without encrypted_content a reasoning item can only be found by id, and with
-    # store: false nothing is stored ("Item with id 'rs_...' not found").
-    return block.provider == PROVIDER_ID and block.kind == "reasoning" and bool(block.signature)
-
-
-def _assistant_items(message: Message) -> List[Dict[str, Any]]:
-    """An assistant turn: its reasoning items first, then its text, then its calls.
-
-    Item ids are left out, as OpenAI's own stateless client does (openai/codex
-    codex-rs/protocol/src/models.rs skips serializing ``id``): with ``store: false`` an id
-    refers to nothing stored, and a half-paired id fails ("was provided without its
-    required following item"). ``call_id`` is what pairs a call with its output.
-    """
-    items: List[Dict[str, Any]] = []
-    for block in message.reasoning or ():
-        if _replayable(block):
-            summary = [{"type": "summary_text", "text": block.text}] if block.text else []
-            items.append({"type": "reasoning", "summary": summary,
-                          "encrypted_content": block.signature})
-    if message.text:
-        items.append({"type": "message", "role": "assistant",
-                      "content": [{"type": "output_text", "text": message.text}]})
-    for call in message.tool_calls or ():
-        items.append({"type": "function_call", "call_id": call.id, "name": call.name,
-                      "arguments": call.arguments or "{}"})
-    return items
-
-
-def wire_input(messages: Iterable[Message]) -> List[Dict[str, Any]]:
-    """The ``input`` items of a conversation (system messages go to ``instructions``)."""
-    items: List[Dict[str, Any]] = []
-    for message in messages:
-        if message.role is Role.SYSTEM:
-            continue
-        if message.role is Role.TOOL:
-            items.append({"type": "function_call_output", "call_id": message.tool_call_id,
-                          "output": message.text})
-        elif message.role is Role.ASSISTANT:
-            items.extend(_assistant_items(message))
-        else:
-            parts = [_input_part(part) for part in message.parts] or [{"type": "input_text", "text": ""}]
-            items.append({"type": "message", "role": "user", "content": parts})
-    return items
-
-
-def _instructions(request: Request) -> Optional[str]:
-    texts = [request.system_prompt] if request.system_prompt else []
-    texts += [m.text for m in request.messages if m.role is Role.SYSTEM and m.text]
-    return "\n\n".join(texts) or None
 
 
 def _text_format(value: Any) -> Dict[str, Any]:
@@ -353,9 +279,9 @@ class OpenAIResponsesProvider(Provider):
     def build_request(self, request: Request, model: str) -> WirePlan:
         adjustments: List[str] = []
         body: Dict[str, Any] = {"model": model, "input": wire_input(request.messages)}
-        instructions = _instructions(request)
-        if instructions:
-            body["instructions"] = instructions
+        system = instructions(request)
+        if system:
+            body["instructions"] = system
         self._apply_tools(request, body)
         if request.max_tokens is not None:
             body["max_output_tokens"] = request.max_tokens
@@ -409,7 +335,7 @@ class OpenAIResponsesProvider(Provider):
                 adjustments.append(f"thinking {level.value!r} ignored: {model} takes no reasoning effort")
             return None
         wire = clamp_level(level, accepted)
-        if wire != _wire_level(level):
+        if wire != LEVEL_WIRE[level]:
             adjustments.append(f"thinking {level.value!r} is not available on {model}; "
                                f"sent reasoning effort {wire!r}")
         body["reasoning"] = {"effort": wire} if wire == "none" else {"effort": wire, "summary": "auto"}
