@@ -131,8 +131,8 @@ class ChatCompletionsParser(StreamParser):
         """Rewrite one delta or message in place into the OpenAI shape (OpenAI's already is)."""
 
     def _adapt_choices(self, body: Dict[str, Any], key: str) -> None:
-        for choice in body.get("choices") or ():
-            if isinstance(choice, dict) and isinstance(choice.get(key), dict):
+        for choice in body.get("choices") or ():  # only choice 0 is read, so only it is adapted
+            if isinstance(choice, dict) and choice.get("index", 0) == 0 and isinstance(choice.get(key), dict):
                 self.adapt(choice[key])
 
     def _tool_call_delta(self, call: Dict[str, Any], position: int) -> List[Event]:
