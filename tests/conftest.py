@@ -22,6 +22,20 @@ def recordings(provider_prefix=None):
     return [n for n in names if provider_prefix is None or load_recording(n)["provider"] in provider_prefix]
 
 
+def assert_matches_expected(response, expected):
+    """Check a parsed ``Response`` against a recording's ``expected`` block (see its README)."""
+    assert (response.content or "") == expected["text"]
+    assert response.reasoning == expected["reasoning"]
+    calls = [{"id": c.id, "name": c.name, "arguments": c.parsed_arguments()} for c in response.tool_calls]
+    assert calls == expected["tool_calls"]
+    assert response.finish_reason.value == expected["finish_reason"]
+    usage = expected["usage"]
+    assert (response.usage.prompt_tokens, response.usage.completion_tokens, response.usage.total_tokens) == \
+        (usage["prompt_tokens"], usage["completion_tokens"], usage["total_tokens"])
+    for field in ("cache_read_tokens", "cache_write_tokens", "reasoning_tokens"):
+        assert getattr(response.usage, field) == usage.get(field, 0), field
+
+
 @pytest.fixture
 def server():
     with FakeServer() as fake:

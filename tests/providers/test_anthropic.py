@@ -13,7 +13,7 @@ from llmsync.options import Request
 from llmsync.providers.anthropic import AnthropicParser, AnthropicProvider
 from llmsync.registry import get_provider
 from llmsync.testing import Reply
-from tests.conftest import load_recording, recordings
+from tests.conftest import assert_matches_expected, load_recording, recordings
 
 URL = "https://api.anthropic.com/v1/messages"
 WEATHER = ToolDefinition("get_weather", "Weather for a city",
@@ -562,16 +562,6 @@ def test_recording_parses_to_what_its_body_says(name, client, server):
         assert "".join(e.text for e in events if isinstance(e, TextDelta)) == expected["text"]
     else:
         response = client.generate(model, "Hi", max_tokens=10)
-    assert (response.content or "") == expected["text"]
-    assert response.reasoning == expected["reasoning"]
-    assert [{"id": c.id, "name": c.name, "arguments": c.parsed_arguments()} for c in response.tool_calls] == \
-        expected["tool_calls"]
-    assert response.finish_reason.value == expected["finish_reason"]
-    usage = expected["usage"]
-    assert response.usage.prompt_tokens == usage["prompt_tokens"]
-    assert response.usage.completion_tokens == usage["completion_tokens"]
-    assert response.usage.total_tokens == usage["total_tokens"]
-    assert response.usage.cache_read_tokens == usage.get("cache_read_tokens", 0)
-    assert response.usage.cache_write_tokens == usage.get("cache_write_tokens", 0)
+    assert_matches_expected(response, expected)
     if expected["reasoning"]:
         assert response.reasoning_blocks[0].signature

@@ -14,7 +14,7 @@ from llmsync.providers.compat import (VENDORS, CompatProvider, OpenRouterProvide
                                       mistral_tool_call_id, providers)
 from llmsync.providers.openai import ChatCompletionsParser, ChatCompletionsProvider
 from llmsync.testing import Reply, sse
-from tests.conftest import load_recording, recordings
+from tests.conftest import assert_matches_expected, load_recording, recordings
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 EXAMPLE = os.path.join(HERE, "..", "..", "examples", "custom_provider.py")
@@ -437,16 +437,7 @@ def test_recording_parses_to_what_its_expected_says(name, client, server):
         assert "".join(e.text for e in events if isinstance(e, llmsync.TextDelta)) == expected["text"]
     else:
         response = client.generate(model, "Hi")
-    assert (response.content or "") == expected["text"]
-    assert response.reasoning == expected["reasoning"]
-    assert [{"id": c.id, "name": c.name, "arguments": c.parsed_arguments()} for c in response.tool_calls] == \
-        expected["tool_calls"]
-    assert response.finish_reason.value == expected["finish_reason"]
-    usage = expected["usage"]
-    assert (response.usage.prompt_tokens, response.usage.completion_tokens, response.usage.total_tokens) == \
-        (usage["prompt_tokens"], usage["completion_tokens"], usage["total_tokens"])
-    assert response.usage.cache_read_tokens == usage.get("cache_read_tokens", 0)
-    assert response.usage.reasoning_tokens == usage.get("reasoning_tokens", 0)
+    assert_matches_expected(response, expected)
 
 
 class TestCustomProviders:
