@@ -22,7 +22,13 @@ class ApiKey:
     def __init__(self, secret: str, source: str = "explicit") -> None:
         if not isinstance(secret, str) or not secret.strip():
             raise AuthenticationError(f"an API key must be a non-empty string (from {source})")
-        self._secret = secret.strip()
+        secret = secret.strip()
+        if not (secret.isascii() and secret.isprintable()):
+            # Never quote it: requests and http.client would put it in their messages.
+            raise AuthenticationError(
+                f"the API key from {source} holds a line break, a control character or a "
+                "non-ASCII character (pasted with extra characters?); keys are printable ASCII")
+        self._secret = secret
         self.source = source
 
     def reveal(self) -> str:

@@ -11,6 +11,17 @@ from .types import FinishReason, ReasoningBlock, Response, ToolCall, Usage
 
 __all__ = ["ResponseBuilder"]
 
+_USAGE_FIELDS = ("prompt_tokens", "completion_tokens", "total_tokens", "cache_read_tokens",
+                 "cache_write_tokens", "reasoning_tokens")
+
+
+def _string(value: object, what: str) -> str:
+    """``value`` if it is a string; else TypeError, which the transport reports as a
+    ``ProviderError`` (a parser must never hand the caller ``TextDelta(text=1.0)``)."""
+    if not isinstance(value, str):
+        raise TypeError(f"{what} must be a string, got {type(value).__name__}")
+    return value
+
 
 class _PendingCall:
     __slots__ = ("index", "id", "name", "fragments", "signature", "done")
@@ -47,24 +58,24 @@ class ResponseBuilder:
         self._calls: Dict[Hashable, _PendingCall] = {}
 
     def text(self, text: str) -> TextDelta:
-        self._text.append(text)
+        self._text.append(_string(text, "text"))
         return TextDelta(text)
 
     def reasoning(self, text: str) -> ReasoningDelta:
-        self._reasoning.append(text)
+        self._reasoning.append(_string(text, "reasoning"))
         return ReasoningDelta(text)
 
     def has_call(self, key: Hashable) -> bool:
         return key in self._calls
 
     def tool_start(self, key: Hashable, call_id: str, name: str) -> ToolCallStart:
-        call = _PendingCall(len(self._calls), call_id, name)
+        call = _PendingCall(len(self._calls), _string(call_id, "a tool call id"), _string(name, "a tool name"))
         self._calls[key] = call
         return ToolCallStart(call.index, call_id, name)
 
     def tool_delta(self, key: Hashable, arguments: str) -> ToolCallDelta:
         call = self._calls[key]
-        call.fragments.append(arguments)
+        call.fragments.append(_string(arguments, "tool call arguments"))
         return ToolCallDelta(call.index, arguments)
 
     def tool_end(self, key: Hashable, signature: Optional[str] = None) -> ToolCallEnd:
@@ -79,6 +90,10 @@ class ResponseBuilder:
         return [self.tool_end(key) for key, call in self._calls.items() if not call.done]
 
     def set_usage(self, usage: Usage) -> UsageUpdate:
+        for name in _USAGE_FIELDS:
+            value = getattr(usage, name)
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise TypeError(f"usage.{name} must be an integer, got {type(value).__name__}")
         self.usage = usage
         return UsageUpdate(usage)
 

@@ -234,7 +234,8 @@ class Client:
         }
 
     def _generate(self, prepared: _Prepared, policy: RetryPolicy) -> Response:
-        total = Deadline(self._timeouts(prepared.request)["total"], "complete reply")
+        # Shared by every attempt: once it has passed, a retry could not finish either.
+        total = Deadline(self._timeouts(prepared.request)["total"], "complete reply", retryable=False)
         provider = prepared.provider
 
         def attempt() -> Response:
@@ -258,7 +259,7 @@ class Client:
 
     def _open_stream(self, prepared: _Prepared, policy: RetryPolicy) -> Stream:
         timeouts = self._timeouts(prepared.request)
-        total = Deadline(timeouts["total"], "complete reply")
+        total = Deadline(timeouts["total"], "complete reply", retryable=False)
         provider = prepared.provider
 
         def attempt() -> StreamConnection:

@@ -23,9 +23,10 @@ class Deadline:
     shutting it down does). ``expired`` tells a read that failed because of it.
     """
 
-    def __init__(self, seconds: Optional[float], what: str) -> None:
+    def __init__(self, seconds: Optional[float], what: str, retryable: bool = True) -> None:
         self.seconds = seconds
         self.what = what
+        self.retryable = retryable
         self._ends_at = None if seconds is None else time.monotonic() + seconds
         self._fired = False
         self._timer: Optional[threading.Timer] = None
@@ -59,7 +60,8 @@ class Deadline:
             self._timer = None
 
     def error(self, provider: str) -> TimeoutError:
-        return TimeoutError(f"no {self.what} within {self.seconds}s", provider=provider)
+        return TimeoutError(f"no {self.what} within {self.seconds}s", provider=provider,
+                            retryable=self.retryable)
 
 
 def bounded_timeout(timeout: Timeout, *deadlines: Deadline) -> Tuple[float, float]:

@@ -120,7 +120,7 @@ class Transport:
                 error = error_from_response(response, provider)
             finally:
                 response.close()
-            raise error
+            raise _without_keys(error, headers)
         return response
 
     def close(self) -> None:
@@ -129,8 +129,31 @@ class Transport:
             sessions = list(self._sessions)
             self._sessions = weakref.WeakSet()
         for session in sessions:
+            for adapter in set(session.adapters.values()):
+                _close_pools(adapter)
             session.close()
         self._local = threading.local()
+
+
+def _close_pools(adapter: Any) -> None:
+    # urllib3 2.x PoolManager.clear() forgets its pools without closing them: their
+    # sockets close when a pool is garbage collected, and a finished response (held by
+    # a Stream) keeps its pool alive.
+    pools = adapter.poolmanager.pools
+    for key in pools.keys():
+        pool = pools.get(key)
+        if pool is not None:
+            pool.close()
+
+
+def _without_keys(error: LLMError, headers: Mapping[str, str]) -> LLMError:
+    """``error`` with any key it quotes replaced by ``***``: some providers echo the key."""
+    for name, value in headers.items():
+        secret = value.split(" ", 1)[-1]  # "Bearer sk-..." -> "sk-..."
+        if name.lower() in SECRET_HEADERS and len(secret) >= 8 and secret in error.message:
+            error.message = error.message.replace(secret, "***")
+            error.args = (error.message,)
+    return error
 
 
 def _strip_query(url: str) -> str:

@@ -60,17 +60,14 @@ class FakeServer:
         self.open_connections = 0
         self.max_open_connections = 0
         self._lock = threading.Lock()
-        self._httpd: Optional[ThreadingHTTPServer] = None
+        self._httpd: Optional[_Server] = None
         self._thread: Optional[threading.Thread] = None
 
     # -- lifecycle ------------------------------------------------------------------------
 
     def start(self) -> "FakeServer":
-        httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        httpd.daemon_threads = True
-        httpd.block_on_close = False
+        httpd = _Server(("127.0.0.1", 0), _Handler)
         httpd.fake = self  # type: ignore[attr-defined]
-        httpd.handle_error = lambda request, address: None  # type: ignore[assignment]
         self._httpd = httpd
         self._thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05},
                                         name="llmsync-fake-server", daemon=True)
@@ -133,6 +130,16 @@ class FakeServer:
             if delta > 0:
                 self.connections_opened += 1
                 self.max_open_connections = max(self.max_open_connections, self.open_connections)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+    # socketserver's default backlog of 5 resets connections when many threads connect at once.
+    request_queue_size = 128
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Clients that hang up mid-reply are expected here; stay quiet."""
 
 
 class _Handler(BaseHTTPRequestHandler):
