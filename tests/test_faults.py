@@ -1,0 +1,535 @@
+"""Network faults, for every provider wire format, against a real loopback server.
+
+Each test scripts a fault on ``FakeServer`` and checks what the caller sees: an
+``llmsync.LLMError`` (never a foreign exception), the exact retry count, no hang, and
+no lost or duplicated event.
+"""
+import email.utils
+import os
+import time
+from types import SimpleNamespace
+
+import backoff._sync
+import pytest
+
+import llmsync
+from llmsync.errors import NetworkError, ProviderError, RateLimitError, StreamError
+from llmsync.events import Completed, ReasoningDelta, TextDelta, ToolCallDelta, ToolCallStart
+from llmsync.registry import get_provider, split_model
+from llmsync.testing import FakeServer, Reply
+from llmsync.testing.wire import format_for
+from llmsync.transport import iter_sse
+from llmsync.types import ToolCall
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# model string -> (provider module, FakeServer wire module or None when built into wire.py)
+MODELS = {
+    "openai/gpt-4o-mini": ("openai", None),
+    "anthropic/claude-sonnet-4-5": ("anthropic", "anthropic_wire"),
+    "gemini/gemini-2.5-flash": ("gemini", "gemini_wire"),
+    "openai-responses/gpt-5-mini": ("openai_responses", "responses_wire"),
+}
+
+
+def _missing(model):
+    provider_module, wire_module = MODELS[model]
+    paths = [os.path.join(ROOT, "llmsync", "providers", provider_module + ".py")]
+    if wire_module:
+        paths.append(os.path.join(ROOT, "llmsync", "testing", wire_module + ".py"))
+    return [p for p in paths if not os.path.exists(p)]
+
+
+def each_format():
+    """Every provider format, skipping those whose provider or wire module is not written yet."""
+    return [pytest.param(model, id=model.split("/")[0],
+                         marks=pytest.mark.skipif(bool(_missing(model)), reason=f"not written yet: {_missing(model)}"))
+            for model in MODELS]
+
+
+TEXT = "Hello there, this reply is long enough to take several events."
+UNICODE_TEXT = "café, 日本語, naïve 😀🎉 — done"
+
+
+class FakeResponse:
+    """The part of ``requests.Response`` that ``iter_sse`` reads."""
+
+    def __init__(self, chunks):
+        self.chunks = chunks
+
+    def iter_content(self, chunk_size=None):
+        return iter(self.chunks)
+
+
+def wire_format(client, model):
+    url = client.explain(model, "hi", stream=True).url
+    path = "/" + url.split("://", 1)[1].split("/", 1)[1].split("?", 1)[0]
+    return format_for(path)
+
+
+def wire_events(client, model, reply):
+    """The SSE events the fake server sends for ``reply``, one bytes object per event."""
+    return wire_format(client, model).stream_events(reply, split_model(model)[1])
+
+
+def parsed(model, chunks):
+    """The llmsync events a fresh parser makes of these body chunks (no HTTP)."""
+    provider_id, model_id = split_model(model)
+    parser = get_provider(provider_id).stream_parser(model_id)
+    events = []
+    for name, data in iter_sse(FakeResponse(chunks), provider_id):
+        events.extend(parser.feed(name, data))
+    return events
+
+
+def text_of(events):
+    return "".join(e.text for e in events if isinstance(e, TextDelta))
+
+
+def collect(stream):
+    delivered = []
+    with stream:
+        for event in stream:
+            delivered.append(event)
+    return delivered
+
+
+class StallingReply:
+    """A ``Reply`` that sends events ``0 .. at-1`` at once, then stalls ``seconds`` per event.
+
+    The fake server reads ``delay_between`` once before each later event, and again
+    to sleep when it is not zero.
+    """
+
+    def __init__(self, reply, at, seconds):
+        self._reply = reply
+        self._quiet_left = at - 1
+        self._seconds = seconds
+
+    def __getattr__(self, name):
+        return getattr(self._reply, name)
+
+    @property
+    def delay_between(self):
+        if self._quiet_left > 0:
+            self._quiet_left -= 1
+            return 0.0
+        return self._seconds
+
+
+def first_text_position(client, model, reply):
+    """Index of the first wire event after which the caller has seen text."""
+    events = wire_events(client, model, reply)
+    for position in range(1, len(events) + 1):
+        if text_of(parsed(model, events[:position])):
+            return position
+    raise AssertionError("the reply has no text event")
+
+
+@pytest.fixture
+def sleeps(monkeypatch):
+    """The delays backoff would have slept, recorded instead of slept."""
+    delays = []
+    monkeypatch.setattr(backoff._sync, "time", SimpleNamespace(sleep=delays.append))
+    return delays
+
+
+def fast_client(server, **options):
+    options.setdefault("retry", llmsync.RetryPolicy(max_retries=3, base_delay=0.001, max_delay=0.01))
+    options.setdefault("timeout", 5.0)
+    return server.client(**options)
+
+
+# -- disconnects ------------------------------------------------------------------------------
+
+
+def summary(events):
+    """(text, reasoning, tool-call arguments) the caller can rebuild from ``events``."""
+    calls = {}
+    for event in events:
+        if isinstance(event, ToolCallStart):
+            calls[event.index] = ""
+        elif isinstance(event, ToolCallDelta):
+            calls[event.index] += event.arguments
+    reasoning = "".join(e.text for e in events if isinstance(e, ReasoningDelta))
+    return text_of(events), reasoning, [calls[i] or "{}" for i in sorted(calls)]
+
+
+def summary_of_response(response):
+    return (response.content or "", response.reasoning or "",
+            [call.arguments for call in response.tool_calls])
+
+
+def mixed_reply(**faults):
+    return Reply(text=TEXT, reasoning="Thinking it over.", chunk_size=9,
+                 tool_calls=[ToolCall("call_1", "lookup", '{"city": "Paris", "unit": "C"}')], **faults)
+
+
+@pytest.mark.parametrize("make_reply", [lambda **f: Reply(text=TEXT, chunk_size=9, **f), mixed_reply],
+                         ids=["text", "reasoning-and-tools"])
+@pytest.mark.parametrize("model", each_format())
+def test_disconnect_at_every_event_position_keeps_exactly_what_arrived(server, client, model, make_reply):
+    events = wire_events(client, model, make_reply())
+    server.default = Reply(text="retried")
+    for cut in range(len(events) + 1):
+        server.requests.clear()
+        server.add(make_reply(disconnect_after=cut))
+        expected = summary(parsed(model, events[:cut]))
+        delivered = []
+        try:
+            with client.stream(model, "hi") as stream:
+                for event in stream:
+                    delivered.append(event)
+        except StreamError as error:
+            assert cut < len(events), "a complete stream must not fail"
+            assert any(expected), f"cut {cut}: nothing had arrived, so the stream should have been retried"
+            assert summary(delivered) == expected
+            assert summary_of_response(error.partial) == expected
+            assert len(server.requests) == 1, "a stream is never retried after events were delivered"
+            continue
+        assert isinstance(delivered[-1], Completed)
+        if cut == len(events):
+            assert summary(delivered) == summary_of_response(delivered[-1].response)
+            assert text_of(delivered) == TEXT and len(server.requests) == 1
+        else:
+            assert not any(expected), f"cut {cut}: {expected!r} arrived, yet the stream was retried"
+            assert text_of(delivered) == "retried" and len(server.requests) == 2
+
+
+@pytest.mark.parametrize("model", each_format())
+def test_disconnect_before_first_event_without_retries_is_a_network_error(server, model):
+    server.add(Reply(text=TEXT, disconnect_after=0))
+    with fast_client(server, retry=llmsync.RetryPolicy.none()) as client:
+        with pytest.raises(NetworkError) as caught:
+            collect(client.stream(model, "hi"))
+    assert not isinstance(caught.value, StreamError)
+    assert caught.value.attempts == 1 and len(server.requests) == 1
+
+
+@pytest.mark.parametrize("model", each_format())
+def test_disconnect_during_a_whole_body_is_retried(server, client, model):
+    server.add(Reply(text="lost", disconnect_after=0), Reply(text="whole"))
+    assert client.generate(model, "hi").content == "whole"
+    assert len(server.requests) == 2
+
+
+# -- stalls -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stream", [True, False], ids=["stream", "generate"])
+@pytest.mark.parametrize("model", each_format())
+def test_stall_before_first_byte_longer_than_read_timeout_is_retried(server, model, stream):
+    server.add(Reply(text="slow", delay_before=0.6), Reply(text="fast"))
+    with fast_client(server, timeout=(1.0, 0.2)) as client:
+        started = time.monotonic()
+        if stream:
+            delivered = collect(client.stream(model, "hi"))
+            content = delivered[-1].response.content
+        else:
+            content = client.generate(model, "hi").content
+    assert content == "fast"
+    assert len(server.requests) == 2
+    assert time.monotonic() - started < 0.55
+
+
+@pytest.mark.parametrize("model", each_format())
+def test_stall_before_first_byte_without_retries_raises_timeout(server, model):
+    server.add(Reply(text="slow", delay_before=0.6))
+    with fast_client(server, timeout=(1.0, 0.2), retry=llmsync.RetryPolicy.none()) as client:
+        with pytest.raises(llmsync.TimeoutError) as caught:
+            client.generate(model, "hi")
+    assert isinstance(caught.value, TimeoutError)  # the builtin too
+    assert caught.value.attempts == 1
+
+
+@pytest.mark.parametrize("model", each_format())
+def test_stall_after_events_raises_timeout_with_partial_and_no_retry(server, model):
+    reply = Reply(text=TEXT, chunk_size=9)
+    with fast_client(server, timeout=(1.0, 0.2)) as client:
+        at = first_text_position(client, model, reply)
+        server.add(StallingReply(Reply(text=TEXT, chunk_size=9), at=at, seconds=1.0))
+        delivered = []
+        started = time.monotonic()
+        with pytest.raises(llmsync.TimeoutError) as caught:
+            with client.stream(model, "hi") as stream:
+                for event in stream:
+                    delivered.append(event)
+    assert time.monotonic() - started < 0.9
+    assert text_of(delivered) and TEXT.startswith(text_of(delivered))
+    assert caught.value.partial.content == text_of(delivered)
+    assert len(server.requests) == 1
+
+
+# -- rate limits and retry delays -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("model", each_format())
+def test_retry_after_seconds_is_honoured(server, sleeps, model):
+    server.add(Reply.error(429, "slow down", headers={"Retry-After": "7"}), Reply(text="ok"))
+    with fast_client(server, retry=llmsync.RetryPolicy(max_retries=3, max_delay=30.0)) as client:
+        assert client.generate(model, "hi").content == "ok"
+    assert sleeps == [7.0]
+    assert len(server.requests) == 2
+
+
+@pytest.mark.parametrize("model", each_format())
+def test_retry_after_is_capped_by_max_delay(server, sleeps, model):
+    server.add(Reply.error(429, "slow down", headers={"Retry-After": "120"}), Reply(text="ok"))
+    with fast_client(server, retry=llmsync.RetryPolicy(max_retries=3, max_delay=2.5)) as client:
+        collect(client.stream(model, "hi"))
+    assert sleeps == [2.5]
+
+
+def test_retry_after_ms_wins_over_retry_after(server, sleeps):
+    server.add(Reply.error(429, headers={"retry-after-ms": "1500", "Retry-After": "9"}), Reply(text="ok"))
+    with fast_client(server, retry=llmsync.RetryPolicy(max_delay=30.0)) as client:
+        client.generate("openai/gpt-4o-mini", "hi")
+    assert sleeps == [1.5]
+
+
+def test_retry_after_as_an_http_date_is_honoured(server, sleeps):
+    when = email.utils.formatdate(time.time() + 20, usegmt=True)
+    server.add(Reply.error(429, headers={"Retry-After": when}), Reply(text="ok"))
+    with fast_client(server, retry=llmsync.RetryPolicy(max_delay=60.0)) as client:
+        client.generate("openai/gpt-4o-mini", "hi")
+    assert len(sleeps) == 1 and 15.0 < sleeps[0] <= 20.5
+
+
+@pytest.mark.parametrize("model", each_format())
+def test_rate_limit_exhausting_retries_reports_attempts_and_retry_after(server, sleeps, model):
+    server.add(*[Reply.error(429, "slow down", headers={"Retry-After": "3"}) for _ in range(4)])
+    with fast_client(server, retry=llmsync.RetryPolicy(max_retries=3, max_delay=30.0)) as client:
+        with pytest.raises(RateLimitError) as caught:
+            client.generate(model, "hi")
+    assert caught.value.attempts == 4 and caught.value.retry_after == 3.0
+    assert caught.value.status == 429
+    assert len(server.requests) == 4 and sleeps == [3.0, 3.0, 3.0]
+
+
+def test_backoff_without_retry_after_is_full_jitter_capped_by_max_delay(server, sleeps, monkeypatch):
+    bounds = []
+
+    def uniform(low, high):
+        bounds.append((low, high))
+        return high
+
+    monkeypatch.setattr(llmsync.retry.random, "uniform", uniform)
+    server.add(*[Reply.error(500) for _ in range(4)], Reply(text="ok"))
+    with fast_client(server, retry=llmsync.RetryPolicy(max_retries=4, base_delay=1.0, max_delay=3.0)) as client:
+        client.generate("openai/gpt-4o-mini", "hi")
+    assert bounds == [(0, 1.0), (0, 2.0), (0, 3.0), (0, 3.0)]
+    assert sleeps == [1.0, 2.0, 3.0, 3.0]
+
+
+def test_x_should_retry_false_stops_a_retryable_status(server, sleeps):
+    server.add(Reply.error(503, headers={"x-should-retry": "false"}), Reply(text="ok"))
+    with fast_client(server) as client:
+        with pytest.raises(ProviderError) as caught:
+            client.generate("openai/gpt-4o-mini", "hi")
+    assert caught.value.status == 503 and len(server.requests) == 1 and sleeps == []
+
+
+def test_x_should_retry_true_retries_a_client_error(server, sleeps):
+    retry = {"x-should-retry": "true"}
+    server.add(Reply.error(409, headers=retry), Reply.error(400, headers=retry), Reply(text="ok"))
+    with fast_client(server) as client:
+        assert client.generate("openai/gpt-4o-mini", "hi").content == "ok"
+    assert len(server.requests) == 3 and len(sleeps) == 2
+
+
+# -- server errors ----------------------------------------------------------------------------
+
+BURST = (500, 502, 503, 529)
+
+
+@pytest.mark.parametrize("stream", [True, False], ids=["stream", "generate"])
+@pytest.mark.parametrize("model", each_format())
+def test_burst_of_server_errors_then_success_retries_exactly(server, sleeps, model, stream):
+    server.add(*[Reply.error(status, f"boom {status}") for status in BURST], Reply(text="ok"))
+    with fast_client(server, retry=llmsync.RetryPolicy(max_retries=4)) as client:
+        if stream:
+            content = collect(client.stream(model, "hi"))[-1].response.content
+        else:
+            content = client.generate(model, "hi").content
+    assert content == "ok"
+    assert len(server.requests) == 5 and len(sleeps) == 4
+
+
+@pytest.mark.parametrize("model", each_format())
+def test_burst_longer_than_retries_raises_the_last_error_with_attempts(server, sleeps, model):
+    server.add(*[Reply.error(status, f"boom {status}") for status in BURST], Reply(text="ok"))
+    with fast_client(server, retry=llmsync.RetryPolicy(max_retries=3)) as client:
+        with pytest.raises(ProviderError) as caught:
+            client.generate(model, "hi")
+    assert caught.value.status == 529 and "boom 529" in str(caught.value)
+    assert caught.value.attempts == 4 and len(server.requests) == 4
+
+
+HTML = (b"<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head>"
+        b"<body><center><h1>502 Bad Gateway</h1></center><hr><center>nginx</center></body></html>")
+
+
+@pytest.mark.parametrize("model", each_format())
+def test_proxy_html_error_page_is_named_as_html(server, model):
+    server.add(Reply(status=502, body=HTML, content_type="text/html"))
+    with fast_client(server, retry=llmsync.RetryPolicy.none()) as client:
+        with pytest.raises(ProviderError) as caught:
+            client.generate(model, "hi")
+    assert caught.value.status == 502
+    assert "HTML" in str(caught.value) and "502 Bad Gateway" in str(caught.value)
+
+
+@pytest.mark.parametrize("content_type", ["text/html; charset=utf-8", "application/json"],
+                         ids=["html", "mislabelled-json"])
+@pytest.mark.parametrize("stream", [True, False], ids=["stream", "generate"])
+@pytest.mark.parametrize("model", each_format())
+def test_html_page_with_status_200_is_named_as_html(server, model, stream, content_type):
+    server.add(Reply(body=HTML, content_type=content_type))
+    with fast_client(server) as client:
+        with pytest.raises(ProviderError) as caught:
+            if stream:
+                collect(client.stream(model, "hi"))
+            else:
+                client.generate(model, "hi")
+    assert "HTML" in str(caught.value)
+    assert len(server.requests) == 1
+
+
+@pytest.mark.parametrize("model", each_format())
+def test_empty_body_is_a_provider_error(server, model):
+    server.add(Reply(body=b""))
+    with fast_client(server) as client:
+        with pytest.raises(ProviderError) as caught:
+            client.generate(model, "hi")
+    assert "empty body" in str(caught.value)
+
+
+@pytest.mark.parametrize("content_type", ["text/event-stream", "application/json"])
+@pytest.mark.parametrize("model", each_format())
+def test_empty_stream_body_is_a_provider_error(server, model, content_type):
+    server.add(Reply(body=b"", content_type=content_type))
+    with fast_client(server) as client:
+        with pytest.raises(ProviderError):
+            collect(client.stream(model, "hi"))
+
+
+# -- encodings and chunking -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stream", [True, False], ids=["stream", "generate"])
+@pytest.mark.parametrize("model", each_format())
+def test_gzip_encoded_bodies_are_decoded(server, client, model, stream):
+    server.add(Reply(text=UNICODE_TEXT, gzip=True, chunk_size=4))
+    if stream:
+        delivered = collect(client.stream(model, "hi"))
+        assert text_of(delivered) == UNICODE_TEXT
+        content = delivered[-1].response.content
+    else:
+        content = client.generate(model, "hi").content
+    assert content == UNICODE_TEXT
+
+
+@pytest.mark.parametrize("stream", [True, False], ids=["stream", "generate"])
+@pytest.mark.parametrize("model", each_format())
+def test_multibyte_characters_split_across_network_chunks(server, client, model, stream):
+    server.add(Reply(text=UNICODE_TEXT, split_bytes=1, chunk_size=3))
+    if stream:
+        delivered = collect(client.stream(model, "hi"))
+        assert text_of(delivered) == UNICODE_TEXT
+        expected = parsed(model, wire_events(client, model, Reply(text=UNICODE_TEXT, chunk_size=3)))
+        assert delivered[:-1] == expected[:len(delivered) - 1]  # no lost or altered event
+        content = delivered[-1].response.content
+    else:
+        content = client.generate(model, "hi").content
+    assert content == UNICODE_TEXT
+
+
+@pytest.mark.parametrize("line_end", ["lf", "crlf"])
+@pytest.mark.parametrize("model", each_format())
+def test_sse_split_at_every_byte_boundary_gives_identical_events(client, model, line_end):
+    reply = Reply(text="é日本😀 ok", reasoning="think é", chunk_size=3)
+    body = b"".join(wire_events(client, model, reply))
+    if line_end == "crlf":
+        body = body.replace(b"\n", b"\r\n")
+    whole = list(iter_sse(FakeResponse([body]), "test"))
+    assert len(whole) == len(wire_events(client, model, reply))
+    for split in range(len(body) + 1):
+        halves = [body[:split], body[split:]]
+        assert list(iter_sse(FakeResponse(halves), "test")) == whole, f"split at byte {split}"
+
+
+def test_sse_chopped_into_single_bytes_gives_identical_events(client):
+    body = b"".join(wire_events(client, "openai/gpt-4o-mini", Reply(text=UNICODE_TEXT)))
+    whole = list(iter_sse(FakeResponse([body]), "test"))
+    single = list(iter_sse(FakeResponse([body[i:i + 1] for i in range(len(body))]), "test"))
+    assert single == whole
+
+
+# -- connection refused -----------------------------------------------------------------------
+
+
+def test_connection_refused_is_a_retried_network_error(sleeps):
+    with FakeServer() as dead:
+        url = dead.url
+    with llmsync.Client(api_keys={"openai": "k"}, base_urls={"openai": url + "/v1"}, timeout=1.0,
+                        retry=llmsync.RetryPolicy(max_retries=2)) as client:
+        with pytest.raises(NetworkError) as caught:
+            client.generate("openai/gpt-4o-mini", "hi")
+    assert caught.value.attempts == 3 and len(sleeps) == 2
+    assert "connection failed" in caught.value.message
+
+
+# -- errors inside a 200 stream ---------------------------------------------------------------
+
+OVERLOADED = b'event: error\ndata: {"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}\n\n'
+ANTHROPIC = pytest.mark.skipif(bool(_missing("anthropic/claude-sonnet-4-5")), reason="anthropic not written yet")
+
+
+@ANTHROPIC
+def test_in_band_overloaded_error_before_the_first_event_is_retried(server, client):
+    server.add(Reply(body=OVERLOADED), Reply(text="ok"))
+    delivered = collect(client.stream("anthropic/claude-sonnet-4-5", "hi"))
+    assert text_of(delivered) == "ok"
+    assert len(server.requests) == 2
+
+
+@ANTHROPIC
+def test_in_band_overloaded_error_after_events_is_a_stream_error_with_partial(server, client):
+    model = "anthropic/claude-sonnet-4-5"
+    events = wire_events(client, model, Reply(text=TEXT, chunk_size=9))
+    cut = first_text_position(client, model, Reply(text=TEXT, chunk_size=9))
+    server.add(Reply(body=b"".join(events[:cut]) + OVERLOADED))
+    delivered = []
+    with pytest.raises(StreamError) as caught:
+        with client.stream(model, "hi") as stream:
+            for event in stream:
+                delivered.append(event)
+    assert "Overloaded" in str(caught.value) and caught.value.error_type == "overloaded_error"
+    assert caught.value.partial.content == text_of(delivered) == text_of(parsed(model, events[:cut]))
+    assert len(server.requests) == 1
+
+
+# -- deadlines --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("model", each_format())
+def test_first_token_timeout_before_any_event_is_retried(server, model):
+    server.add(Reply(text="slow", delay_before=0.6), Reply(text="fast"))
+    with fast_client(server, first_token_timeout=0.2) as client:
+        started = time.monotonic()
+        delivered = collect(client.stream(model, "hi"))
+    assert text_of(delivered) == "fast" and len(server.requests) == 2
+    assert time.monotonic() - started < 0.55
+
+
+@pytest.mark.parametrize("stream", [True, False], ids=["stream", "generate"])
+def test_total_timeout_once_passed_is_not_retried(server, stream):
+    server.add(*[Reply(text="slow", delay_before=1.0) for _ in range(4)])
+    with fast_client(server, total_timeout=0.3) as client:
+        with pytest.raises(llmsync.TimeoutError) as caught:
+            if stream:
+                collect(client.stream("openai/gpt-4o-mini", "hi"))
+            else:
+                client.generate("openai/gpt-4o-mini", "hi")
+    assert "within 0.3s" in str(caught.value)
+    assert len(server.requests) == 1 and caught.value.attempts == 1
