@@ -1,14 +1,32 @@
-"""Shared fixtures: a running FakeServer, a client aimed at it, and recorded replies."""
+"""Shared fixtures and helpers: a running FakeServer, a client aimed at it, recorded replies,
+the provider wire formats to parametrize over, and what the fake server sends in each.
+"""
+import functools
 import json
 import os
+import time
+from urllib.parse import urlsplit
 
 import pytest
 
 import llmsync
+from llmsync.events import TextDelta
+from llmsync.registry import get_provider, split_model
 from llmsync.testing import FakeServer
+from llmsync.testing.wire import format_for
+from llmsync.transport import iter_sse
 
 HERE = os.path.dirname(__file__)
 RECORDED = os.path.join(HERE, "fixtures", "recorded")
+
+# One model per provider wire format, each with its FakeServer wire module.
+FORMAT_MODELS = ["openai/gpt-4o-mini", "anthropic/claude-sonnet-4-5", "gemini/gemini-2.5-flash",
+                 "openai-responses/gpt-5-mini"]
+
+
+def each_format(models=FORMAT_MODELS):
+    """``models`` as ``pytest.param``s named by provider id, for ``parametrize("model", ...)``."""
+    return [pytest.param(model, id=split_model(model)[0]) for model in models]
 
 
 def load_recording(name):
@@ -36,6 +54,81 @@ def assert_matches_expected(response, expected):
         assert getattr(response.usage, field) == usage.get(field, 0), field
 
 
+def wait_until(predicate, timeout=3.0):
+    """Poll ``predicate`` until it holds or ``timeout`` seconds pass; its last value."""
+    ends = time.monotonic() + timeout
+    while time.monotonic() < ends:
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return predicate()
+
+
+# -- what the fake server sends, and what a parser makes of it (no HTTP) ------------------------
+
+
+class Chunks:
+    """The part of ``requests.Response`` that ``iter_sse`` reads: these body chunks."""
+
+    def __init__(self, chunks):
+        self.chunks = chunks
+
+    def iter_content(self, chunk_size=None):
+        return iter(self.chunks)
+
+
+@functools.lru_cache(maxsize=None)
+def wire_format(model):
+    """The FakeServer ``WireFormat`` that answers streaming requests for ``model``."""
+    provider_id = split_model(model)[0]
+    with llmsync.Client(api_keys={provider_id: "k"}, base_urls={provider_id: "http://127.0.0.1:9/v1"}) as client:
+        url = client.explain(model, "hi", stream=True).url  # nothing is sent
+    return format_for(urlsplit(url).path)
+
+
+def wire_events(model, reply):
+    """The SSE events the fake server sends for ``reply``, one bytes object per event."""
+    return wire_format(model).stream_events(reply, split_model(model)[1])
+
+
+def parsed(model, chunks):
+    """The llmsync events a fresh parser makes of these body chunks."""
+    provider_id, model_id = split_model(model)
+    parser = get_provider(provider_id).stream_parser(model_id)
+    events = []
+    for name, data in iter_sse(Chunks(chunks), provider_id):
+        events.extend(parser.feed(name, data))
+    return events
+
+
+def text_of(events):
+    return "".join(e.text for e in events if isinstance(e, TextDelta))
+
+
+def first_text_position(model, reply):
+    """Number of wire events after which the caller has seen text."""
+    events = wire_events(model, reply)
+    for position in range(1, len(events) + 1):
+        if text_of(parsed(model, events[:position])):
+            return position
+    raise AssertionError("the reply has no text event")
+
+
+# -- fixtures and clients -----------------------------------------------------------------------
+
+
+def quick_retry(max_retries=3):
+    """A ``RetryPolicy`` whose delays are too short to wait for."""
+    return llmsync.RetryPolicy(max_retries=max_retries, base_delay=0.001, max_delay=0.01)
+
+
+def fast_client(server, **options):
+    """A client of ``server`` with quick retries and a 5 s timeout, unless ``options`` say otherwise."""
+    options.setdefault("retry", quick_retry())
+    options.setdefault("timeout", 5.0)
+    return server.client(**options)
+
+
 @pytest.fixture
 def server():
     with FakeServer() as fake:
@@ -45,10 +138,10 @@ def server():
 @pytest.fixture
 def fast_retry():
     """Retries without real sleeping delays worth waiting for."""
-    return llmsync.RetryPolicy(max_retries=3, base_delay=0.001, max_delay=0.01)
+    return quick_retry()
 
 
 @pytest.fixture
 def client(server, fast_retry):
-    with server.client(retry=fast_retry, timeout=5.0) as fake_client:
+    with fast_client(server, retry=fast_retry) as fake_client:
         yield fake_client

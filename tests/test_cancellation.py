@@ -4,7 +4,6 @@ Each way must end the iteration promptly and give the connection up: an aborted
 connection is dropped (the server sees it close), never returned to the pool half-read.
 """
 import gc
-import os
 import threading
 import time
 
@@ -12,97 +11,16 @@ import pytest
 
 import llmsync
 from llmsync.events import Completed, TextDelta
-from llmsync.registry import get_provider, split_model
 from llmsync.testing import Reply
-from llmsync.testing.wire import format_for
-from llmsync.transport import iter_sse
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-# model string -> (provider module, FakeServer wire module or None when built into wire.py)
-MODELS = {
-    "openai/gpt-4o-mini": ("openai", None),
-    "anthropic/claude-sonnet-4-5": ("anthropic", "anthropic_wire"),
-    "gemini/gemini-2.5-flash": ("gemini", "gemini_wire"),
-    "openai-responses/gpt-5-mini": ("openai_responses", "responses_wire"),
-}
-
-
-def _missing(model):
-    provider_module, wire_module = MODELS[model]
-    paths = [os.path.join(ROOT, "llmsync", "providers", provider_module + ".py")]
-    if wire_module:
-        paths.append(os.path.join(ROOT, "llmsync", "testing", wire_module + ".py"))
-    return [p for p in paths if not os.path.exists(p)]
-
-
-def each_format():
-    """Every provider format, skipping those whose provider or wire module is not written yet."""
-    return [pytest.param(model, id=model.split("/")[0],
-                         marks=pytest.mark.skipif(bool(_missing(model)), reason=f"not written yet: {_missing(model)}"))
-            for model in MODELS]
-
-
-class _Chunks:
-    def __init__(self, chunks):
-        self.chunks = chunks
-
-    def iter_content(self, chunk_size=None):
-        return iter(self.chunks)
-
-
-def first_text_position(client, model, reply):
-    """Number of wire events after which the caller has seen text."""
-    url = client.explain(model, "hi", stream=True).url
-    path = "/" + url.split("://", 1)[1].split("/", 1)[1].split("?", 1)[0]
-    provider_id, model_id = split_model(model)
-    events = format_for(path).stream_events(reply, model_id)
-    parser = get_provider(provider_id).stream_parser(model_id)
-    for position, (name, data) in enumerate(iter_sse(_Chunks(events), provider_id), start=1):
-        if any(isinstance(e, TextDelta) for e in parser.feed(name, data)):
-            return position
-    raise AssertionError("the reply has no text event")
-
-
-class StallingReply:
-    """A ``Reply`` that sends events ``0 .. at-1`` at once, then stalls ``seconds`` per event.
-
-    The fake server reads ``delay_between`` once before each later event, and again
-    to sleep when it is not zero.
-    """
-
-    def __init__(self, reply, at, seconds):
-        self._reply = reply
-        self._quiet_left = at - 1
-        self._seconds = seconds
-
-    def __getattr__(self, name):
-        return getattr(self._reply, name)
-
-    @property
-    def delay_between(self):
-        if self._quiet_left > 0:
-            self._quiet_left -= 1
-            return 0.0
-        return self._seconds
-
-
-def wait_until(predicate, timeout=2.0):
-    ends = time.monotonic() + timeout
-    while time.monotonic() < ends:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return predicate()
-
+from tests.conftest import each_format, first_text_position, text_of, wait_until
 
 TEXT = "one two three four five six seven eight nine ten eleven twelve"
 
 
 @pytest.mark.parametrize("model", each_format())
 def test_close_from_another_thread_ends_a_blocked_read_promptly(server, client, model):
-    reply = Reply(text=TEXT, chunk_size=5)
-    server.add(StallingReply(reply, at=first_text_position(client, model, reply), seconds=3.0))
+    at = first_text_position(model, Reply(text=TEXT, chunk_size=5))
+    server.add(Reply(text=TEXT, chunk_size=5, stall_after=at, stall=3.0))
     stream = client.stream(model, "hi")
     delivered, failures = [], []
     first = threading.Event()
@@ -126,7 +44,7 @@ def test_close_from_another_thread_ends_a_blocked_read_promptly(server, client, 
     assert time.monotonic() - started < 0.5
     assert failures == [], "close() ends the iteration quietly"
     assert not any(isinstance(e, Completed) for e in delivered)
-    assert stream.response.content == "".join(e.text for e in delivered if isinstance(e, TextDelta))
+    assert stream.response.content == text_of(delivered)
     stream.close()  # idempotent
     # The connection was dropped, not pooled: the next request works at once on a new one.
     opened = server.connections_opened

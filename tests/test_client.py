@@ -7,6 +7,7 @@ import pytest
 import llmsync
 from llmsync import InvalidRequestError, Message, ToolCall
 from llmsync.testing import Reply
+from tests.conftest import text_of
 
 
 class TestRouting:
@@ -104,7 +105,7 @@ def test_one_client_serves_32_threads_streaming_20_replies_each(server, fast_ret
                 for i in range(20):
                     token = f"t{thread}-{i}"
                     with client.stream("openai/gpt-4o-mini", token) as stream:
-                        text = "".join(e.text for e in stream if isinstance(e, llmsync.TextDelta))
+                        text = text_of(stream)
                     if text != f"<{token}>" * 5 or stream.response.content != text:
                         mismatches.append((token, text))
             except Exception as exc:  # noqa: BLE001 - collected and asserted below

@@ -5,7 +5,6 @@ Each test scripts a fault on ``FakeServer`` and checks what the caller sees: an
 no lost or duplicated event.
 """
 import email.utils
-import os
 import time
 from types import SimpleNamespace
 
@@ -14,76 +13,14 @@ import pytest
 
 import llmsync
 from llmsync.errors import NetworkError, ProviderError, RateLimitError, StreamError
-from llmsync.events import Completed, ReasoningDelta, TextDelta, ToolCallDelta, ToolCallStart
-from llmsync.registry import get_provider, split_model
+from llmsync.events import Completed, ReasoningDelta, ToolCallDelta, ToolCallStart
 from llmsync.testing import FakeServer, Reply
-from llmsync.testing.wire import format_for
 from llmsync.transport import iter_sse
 from llmsync.types import ToolCall
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-# model string -> (provider module, FakeServer wire module or None when built into wire.py)
-MODELS = {
-    "openai/gpt-4o-mini": ("openai", None),
-    "anthropic/claude-sonnet-4-5": ("anthropic", "anthropic_wire"),
-    "gemini/gemini-2.5-flash": ("gemini", "gemini_wire"),
-    "openai-responses/gpt-5-mini": ("openai_responses", "responses_wire"),
-}
-
-
-def _missing(model):
-    provider_module, wire_module = MODELS[model]
-    paths = [os.path.join(ROOT, "llmsync", "providers", provider_module + ".py")]
-    if wire_module:
-        paths.append(os.path.join(ROOT, "llmsync", "testing", wire_module + ".py"))
-    return [p for p in paths if not os.path.exists(p)]
-
-
-def each_format():
-    """Every provider format, skipping those whose provider or wire module is not written yet."""
-    return [pytest.param(model, id=model.split("/")[0],
-                         marks=pytest.mark.skipif(bool(_missing(model)), reason=f"not written yet: {_missing(model)}"))
-            for model in MODELS]
-
+from tests.conftest import Chunks, each_format, fast_client, first_text_position, parsed, text_of, wire_events
 
 TEXT = "Hello there, this reply is long enough to take several events."
 UNICODE_TEXT = "café, 日本語, naïve 😀🎉 — done"
-
-
-class FakeResponse:
-    """The part of ``requests.Response`` that ``iter_sse`` reads."""
-
-    def __init__(self, chunks):
-        self.chunks = chunks
-
-    def iter_content(self, chunk_size=None):
-        return iter(self.chunks)
-
-
-def wire_format(client, model):
-    url = client.explain(model, "hi", stream=True).url
-    path = "/" + url.split("://", 1)[1].split("/", 1)[1].split("?", 1)[0]
-    return format_for(path)
-
-
-def wire_events(client, model, reply):
-    """The SSE events the fake server sends for ``reply``, one bytes object per event."""
-    return wire_format(client, model).stream_events(reply, split_model(model)[1])
-
-
-def parsed(model, chunks):
-    """The llmsync events a fresh parser makes of these body chunks (no HTTP)."""
-    provider_id, model_id = split_model(model)
-    parser = get_provider(provider_id).stream_parser(model_id)
-    events = []
-    for name, data in iter_sse(FakeResponse(chunks), provider_id):
-        events.extend(parser.feed(name, data))
-    return events
-
-
-def text_of(events):
-    return "".join(e.text for e in events if isinstance(e, TextDelta))
 
 
 def collect(stream):
@@ -94,50 +31,12 @@ def collect(stream):
     return delivered
 
 
-class StallingReply:
-    """A ``Reply`` that sends events ``0 .. at-1`` at once, then stalls ``seconds`` per event.
-
-    The fake server reads ``delay_between`` once before each later event, and again
-    to sleep when it is not zero.
-    """
-
-    def __init__(self, reply, at, seconds):
-        self._reply = reply
-        self._quiet_left = at - 1
-        self._seconds = seconds
-
-    def __getattr__(self, name):
-        return getattr(self._reply, name)
-
-    @property
-    def delay_between(self):
-        if self._quiet_left > 0:
-            self._quiet_left -= 1
-            return 0.0
-        return self._seconds
-
-
-def first_text_position(client, model, reply):
-    """Index of the first wire event after which the caller has seen text."""
-    events = wire_events(client, model, reply)
-    for position in range(1, len(events) + 1):
-        if text_of(parsed(model, events[:position])):
-            return position
-    raise AssertionError("the reply has no text event")
-
-
 @pytest.fixture
 def sleeps(monkeypatch):
     """The delays backoff would have slept, recorded instead of slept."""
     delays = []
     monkeypatch.setattr(backoff._sync, "time", SimpleNamespace(sleep=delays.append))
     return delays
-
-
-def fast_client(server, **options):
-    options.setdefault("retry", llmsync.RetryPolicy(max_retries=3, base_delay=0.001, max_delay=0.01))
-    options.setdefault("timeout", 5.0)
-    return server.client(**options)
 
 
 # -- disconnects ------------------------------------------------------------------------------
@@ -169,7 +68,7 @@ def mixed_reply(**faults):
                          ids=["text", "reasoning-and-tools"])
 @pytest.mark.parametrize("model", each_format())
 def test_disconnect_at_every_event_position_keeps_exactly_what_arrived(server, client, model, make_reply):
-    events = wire_events(client, model, make_reply())
+    events = wire_events(model, make_reply())
     server.default = Reply(text="retried")
     for cut in range(len(events) + 1):
         server.requests.clear()
@@ -244,10 +143,9 @@ def test_stall_before_first_byte_without_retries_raises_timeout(server, model):
 
 @pytest.mark.parametrize("model", each_format())
 def test_stall_after_events_raises_timeout_with_partial_and_no_retry(server, model):
-    reply = Reply(text=TEXT, chunk_size=9)
+    at = first_text_position(model, Reply(text=TEXT, chunk_size=9))
+    server.add(Reply(text=TEXT, chunk_size=9, stall_after=at, stall=1.0))
     with fast_client(server, timeout=(1.0, 0.2)) as client:
-        at = first_text_position(client, model, reply)
-        server.add(StallingReply(Reply(text=TEXT, chunk_size=9), at=at, seconds=1.0))
         delivered = []
         started = time.monotonic()
         with pytest.raises(llmsync.TimeoutError) as caught:
@@ -436,7 +334,7 @@ def test_multibyte_characters_split_across_network_chunks(server, client, model,
     if stream:
         delivered = collect(client.stream(model, "hi"))
         assert text_of(delivered) == UNICODE_TEXT
-        expected = parsed(model, wire_events(client, model, Reply(text=UNICODE_TEXT, chunk_size=3)))
+        expected = parsed(model, wire_events(model, Reply(text=UNICODE_TEXT, chunk_size=3)))
         assert delivered[:-1] == expected[:len(delivered) - 1]  # no lost or altered event
         content = delivered[-1].response.content
     else:
@@ -446,22 +344,22 @@ def test_multibyte_characters_split_across_network_chunks(server, client, model,
 
 @pytest.mark.parametrize("line_end", ["lf", "crlf"])
 @pytest.mark.parametrize("model", each_format())
-def test_sse_split_at_every_byte_boundary_gives_identical_events(client, model, line_end):
+def test_sse_split_at_every_byte_boundary_gives_identical_events(model, line_end):
     reply = Reply(text="é日本😀 ok", reasoning="think é", chunk_size=3)
-    body = b"".join(wire_events(client, model, reply))
+    body = b"".join(wire_events(model, reply))
     if line_end == "crlf":
         body = body.replace(b"\n", b"\r\n")
-    whole = list(iter_sse(FakeResponse([body]), "test"))
-    assert len(whole) == len(wire_events(client, model, reply))
+    whole = list(iter_sse(Chunks([body]), "test"))
+    assert len(whole) == len(wire_events(model, reply))
     for split in range(len(body) + 1):
         halves = [body[:split], body[split:]]
-        assert list(iter_sse(FakeResponse(halves), "test")) == whole, f"split at byte {split}"
+        assert list(iter_sse(Chunks(halves), "test")) == whole, f"split at byte {split}"
 
 
-def test_sse_chopped_into_single_bytes_gives_identical_events(client):
-    body = b"".join(wire_events(client, "openai/gpt-4o-mini", Reply(text=UNICODE_TEXT)))
-    whole = list(iter_sse(FakeResponse([body]), "test"))
-    single = list(iter_sse(FakeResponse([body[i:i + 1] for i in range(len(body))]), "test"))
+def test_sse_chopped_into_single_bytes_gives_identical_events():
+    body = b"".join(wire_events("openai/gpt-4o-mini", Reply(text=UNICODE_TEXT)))
+    whole = list(iter_sse(Chunks([body]), "test"))
+    single = list(iter_sse(Chunks([body[i:i + 1] for i in range(len(body))]), "test"))
     assert single == whole
 
 
@@ -482,10 +380,8 @@ def test_connection_refused_is_a_retried_network_error(sleeps):
 # -- errors inside a 200 stream ---------------------------------------------------------------
 
 OVERLOADED = b'event: error\ndata: {"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}\n\n'
-ANTHROPIC = pytest.mark.skipif(bool(_missing("anthropic/claude-sonnet-4-5")), reason="anthropic not written yet")
 
 
-@ANTHROPIC
 def test_in_band_overloaded_error_before_the_first_event_is_retried(server, client):
     server.add(Reply(body=OVERLOADED), Reply(text="ok"))
     delivered = collect(client.stream("anthropic/claude-sonnet-4-5", "hi"))
@@ -493,11 +389,10 @@ def test_in_band_overloaded_error_before_the_first_event_is_retried(server, clie
     assert len(server.requests) == 2
 
 
-@ANTHROPIC
 def test_in_band_overloaded_error_after_events_is_a_stream_error_with_partial(server, client):
     model = "anthropic/claude-sonnet-4-5"
-    events = wire_events(client, model, Reply(text=TEXT, chunk_size=9))
-    cut = first_text_position(client, model, Reply(text=TEXT, chunk_size=9))
+    events = wire_events(model, Reply(text=TEXT, chunk_size=9))
+    cut = first_text_position(model, Reply(text=TEXT, chunk_size=9))
     server.add(Reply(body=b"".join(events[:cut]) + OVERLOADED))
     delivered = []
     with pytest.raises(StreamError) as caught:

@@ -11,8 +11,8 @@ import sys
 import pytest
 
 import llmsync
-from llmsync.events import TextDelta
 from llmsync.testing import FAKE_KEY, Reply
+from tests.conftest import text_of
 
 pytestmark = pytest.mark.skipif(os.name != "posix" or not hasattr(os, "fork"), reason="needs os.fork")
 
@@ -23,7 +23,7 @@ def _child_request(client):
     """What the child does: one blocking request and one stream; the texts, joined."""
     content = client.generate(MODEL, "from the child").content
     with client.stream(MODEL, "stream from the child") as stream:
-        streamed = "".join(e.text for e in stream if isinstance(e, TextDelta))
+        streamed = text_of(stream)
     return f"{content}|{streamed}"
 
 

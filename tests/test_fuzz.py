@@ -6,7 +6,6 @@ wrong type, unknown events inserted, bodies split at random. Whatever comes in, 
 well-formed llmsync events or ``llmsync.LLMError``s may come out.
 """
 import json
-import os
 
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
@@ -18,22 +17,14 @@ from llmsync.events import (Completed, ReasoningDelta, TextDelta, ToolCallDelta,
                             ToolCallStart, UsageUpdate)
 from llmsync.registry import get_provider, split_model
 from llmsync.testing import FakeServer, Reply, sse
-from llmsync.testing.wire import format_for
 from llmsync.transport import PARSE_ERRORS, iter_sse, translated
 from llmsync.types import FinishReason, Response, ToolCall, Usage
+from tests.conftest import FORMAT_MODELS, Chunks, each_format, load_recording, recordings, wire_format
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-RECORDED = os.path.join(ROOT, "tests", "fixtures", "recorded")
-
-# model -> (provider module, wire module or None, the model whose wire format seeds it)
-MODELS = {
-    "openai/gpt-4o-mini": ("openai", None, None),
-    "anthropic/claude-sonnet-4-5": ("anthropic", "anthropic_wire", None),
-    "gemini/gemini-2.5-flash": ("gemini", "gemini_wire", None),
-    "openai-responses/gpt-5-mini": ("openai_responses", "responses_wire", None),
-    "openrouter/moonshotai/kimi-k2": ("compat", None, "openai/gpt-4o-mini"),
-    "mistral/magistral-medium-latest": ("compat", None, "openai/gpt-4o-mini"),
-}
+# model -> the model whose FakeServer wire format seeds it (compatible vendors speak OpenAI's)
+SEED_MODEL = {**{model: model for model in FORMAT_MODELS},
+              "openrouter/moonshotai/kimi-k2": "openai/gpt-4o-mini",
+              "mistral/magistral-medium-latest": "openai/gpt-4o-mini"}
 
 # Derandomized and without a database, so a run is repeatable and writes nothing; no
 # shrinking, to stay fast (the explicit regression tests below hold minimal examples).
@@ -44,39 +35,10 @@ SETTINGS = dict(deadline=None, database=None, derandomize=True, report_multiple_
 MAX_SEED_EVENTS = 40
 
 
-def _missing(model):
-    provider_module, wire_module, _ = MODELS[model]
-    paths = [os.path.join(ROOT, "llmsync", "providers", provider_module + ".py")]
-    if wire_module:
-        paths.append(os.path.join(ROOT, "llmsync", "testing", wire_module + ".py"))
-    return [p for p in paths if not os.path.exists(p)]
-
-
-def each_model():
-    return [pytest.param(model, id=model.split("/")[0],
-                         marks=pytest.mark.skipif(bool(_missing(model)), reason=f"not written yet: {_missing(model)}"))
-            for model in MODELS]
-
-
 # -- seeds: realistic replies to mutate ----------------------------------------------------------
 
 RICH = Reply(text="Hé, 日本 😀 done.", reasoning="Let me think.", chunk_size=5,
              tool_calls=[ToolCall("call_1", "lookup", '{"city": "Paris", "days": [1, 2]}')])
-
-
-class _Chunks:
-    def __init__(self, chunks):
-        self.chunks = chunks
-
-    def iter_content(self, chunk_size=None):
-        return iter(self.chunks)
-
-
-def _wire_format(model):
-    provider_id = split_model(model)[0]
-    client = llmsync.Client(api_keys={provider_id: "k"}, base_urls={provider_id: "http://127.0.0.1:9/v1"})
-    url = client.explain(model, "hi", stream=True).url  # nothing is sent
-    return format_for("/" + url.split("://", 1)[1].split("/", 1)[1].split("?", 1)[0])
 
 
 def _decoded(data):
@@ -91,12 +53,11 @@ class RawData(str):
 
 
 def _recordings(provider_id):
-    for name in sorted(os.listdir(RECORDED)):
-        if name.endswith(".json"):
-            with open(os.path.join(RECORDED, name), encoding="utf-8") as handle:
-                recording = json.load(handle)
-            if recording["provider"] == provider_id and recording["response"]["status"] == 200:
-                yield recording
+    """This provider's recorded successful replies."""
+    for name in recordings((provider_id,)):
+        recording = load_recording(name)
+        if recording["response"]["status"] == 200:
+            yield recording
 
 
 _SEEDS = {}
@@ -106,15 +67,15 @@ def seeds(model):
     """(streams, bodies): streams as lists of (event name, decoded data), bodies as JSON."""
     if model not in _SEEDS:
         provider_id, model_id = split_model(model)
-        wire = _wire_format(MODELS[model][2] or model)
+        wire = wire_format(SEED_MODEL[model])
         streams = [[(name, _decoded(data)) for name, data in
-                    iter_sse(_Chunks(wire.stream_events(reply, model_id)), provider_id)]
+                    iter_sse(Chunks(wire.stream_events(reply, model_id)), provider_id)]
                    for reply in (RICH, Reply(text="short"))]
         bodies = [wire.body(RICH, model_id), wire.body(Reply(text="short"), model_id)]
         for recording in _recordings(provider_id):
             body = recording["response"]["body"]
             if "stream" in recording["covers"]:
-                events = iter_sse(_Chunks([body.encode("utf-8")]), provider_id)
+                events = iter_sse(Chunks([body.encode("utf-8")]), provider_id)
                 streams.append([(name, _decoded(data)) for name, data in events][:MAX_SEED_EVENTS])
             else:
                 bodies.append(json.loads(body))
@@ -287,7 +248,7 @@ def check_event(event):
 # -- parsers, directly --------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("model", each_model())
+@pytest.mark.parametrize("model", each_format(SEED_MODEL))
 def test_stream_parser_raises_only_llmsync_or_translated_errors(model):
     provider_id, model_id = split_model(model)
     provider = get_provider(provider_id)
@@ -310,7 +271,7 @@ def test_stream_parser_raises_only_llmsync_or_translated_errors(model):
     run()
 
 
-@pytest.mark.parametrize("model", each_model())
+@pytest.mark.parametrize("model", each_format(SEED_MODEL))
 def test_parse_response_raises_only_llmsync_errors_through_translated(model):
     provider_id, model_id = split_model(model)
     provider = get_provider(provider_id)
@@ -344,7 +305,7 @@ def fuzz_client(fuzz_server):
         yield client
 
 
-@pytest.mark.parametrize("model", each_model())
+@pytest.mark.parametrize("model", each_format(SEED_MODEL))
 def test_streamed_garbage_yields_valid_events_or_an_llm_error(fuzz_server, fuzz_client, model):
     streams, _ = seeds(model)
 
@@ -368,7 +329,7 @@ def test_streamed_garbage_yields_valid_events_or_an_llm_error(fuzz_server, fuzz_
     run()
 
 
-@pytest.mark.parametrize("model", each_model())
+@pytest.mark.parametrize("model", each_format(SEED_MODEL))
 def test_garbage_bodies_give_a_valid_response_or_an_llm_error(fuzz_server, fuzz_client, model):
     _, bodies = seeds(model)
 

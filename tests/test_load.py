@@ -2,39 +2,13 @@
 stay bounded, and ``close()`` leaves no connection or thread behind.
 """
 import json
-import os
 import re
 import threading
-import time
-from http.server import ThreadingHTTPServer
-
-import pytest
 
 import llmsync
-from llmsync.events import Completed, TextDelta
+from llmsync.events import Completed
 from llmsync.testing import FakeServer, Reply
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-# model string -> (provider module, FakeServer wire module or None when built into wire.py)
-MODELS = {
-    "openai/gpt-4o-mini": ("openai", None),
-    "anthropic/claude-sonnet-4-5": ("anthropic", "anthropic_wire"),
-    "gemini/gemini-2.5-flash": ("gemini", "gemini_wire"),
-    "openai-responses/gpt-5-mini": ("openai_responses", "responses_wire"),
-}
-
-
-def available_models():
-    """The models whose provider and FakeServer wire format are written."""
-    def written(model):
-        provider_module, wire_module = MODELS[model]
-        paths = [os.path.join(ROOT, "llmsync", "providers", provider_module + ".py")]
-        if wire_module:
-            paths.append(os.path.join(ROOT, "llmsync", "testing", wire_module + ".py"))
-        return all(os.path.exists(p) for p in paths)
-    return [model for model in MODELS if written(model)]
-
+from tests.conftest import FORMAT_MODELS, text_of, wait_until
 
 THREADS = 64
 REQUESTS_PER_THREAD = 50
@@ -57,35 +31,23 @@ def other_threads():
             if t.name != "llmsync-fake-server" and "process_request_thread" not in t.name]
 
 
-def wait_until(predicate, timeout=3.0):
-    ends = time.monotonic() + timeout
-    while time.monotonic() < ends:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return predicate()
-
-
 def one_request(client, model, token, stream):
     if not stream:
         return client.generate(model, f"Repeat {token}").content
     with client.stream(model, f"Repeat {token}") as events:
         delivered = list(events)
     assert isinstance(delivered[-1], Completed)
-    text = "".join(e.text for e in delivered if isinstance(e, TextDelta))
+    text = text_of(delivered)
     assert text == delivered[-1].response.content
     return text
 
 
-def test_64_threads_share_one_client_without_mixing_or_losing_replies(monkeypatch):
-    """64 threads x 50 requests (3,200), streaming and not, across every written format.
+def test_64_threads_share_one_client_without_mixing_or_losing_replies():
+    """64 threads x 50 requests (3,200), streaming and not, across every format.
 
-    Takes about 6-10 s on 2 cores. No retries, so every request is counted exactly; the
-    fake server's listen backlog (socketserver's default of 5) is raised so that 64
-    simultaneous connects are not reset by the kernel.
+    Takes about 6-10 s on 2 cores. No retries, so every request is counted exactly (the
+    fake server's listen backlog is large enough for 64 simultaneous connects).
     """
-    monkeypatch.setattr(ThreadingHTTPServer, "request_queue_size", 128)
-    models = available_models()
     baseline = len(other_threads())
     failures, wrong = [], []
     with FakeServer(responder=echo) as server:
@@ -94,7 +56,7 @@ def test_64_threads_share_one_client_without_mixing_or_losing_replies(monkeypatc
         def worker(thread_index):
             for i in range(REQUESTS_PER_THREAD):
                 token = f"tok-{thread_index}-{i}"
-                model = models[(thread_index + i) % len(models)]
+                model = FORMAT_MODELS[(thread_index + i) % len(FORMAT_MODELS)]
                 try:
                     got = one_request(client, model, token, stream=(i + thread_index) % 2 == 0)
                 except BaseException as exc:  # noqa: BLE001 - collected and asserted below
@@ -146,13 +108,8 @@ def test_close_closes_kept_alive_connections_while_a_finished_stream_is_referenc
     assert wait_until(lambda: server.open_connections == 0, timeout=1.0)
 
 
-def test_each_thread_keeps_its_own_connection(monkeypatch):
-    monkeypatch.setattr(ThreadingHTTPServer, "request_queue_size", 128)  # 8 connects at once
-    with FakeServer() as server, server.client(timeout=5.0) as client:
-        _each_thread_keeps_its_own_connection(server, client)
-
-
-def _each_thread_keeps_its_own_connection(server, client):
+def test_each_thread_keeps_its_own_connection(server):
+    client = server.client(timeout=5.0)
     barrier = threading.Barrier(8)
     failures = []
 
@@ -169,6 +126,7 @@ def _each_thread_keeps_its_own_connection(server, client):
         thread.start()
     for thread in threads:
         thread.join(10)
+    client.close()
     assert failures == []
     assert len(server.requests) == 40
     assert server.connections_opened == 8

@@ -19,35 +19,7 @@ from llmsync.errors import AuthenticationError, LLMError
 from llmsync.providers.openai import ChatCompletionsProvider
 from llmsync.registry import register_provider
 from llmsync.testing import FakeServer, Reply
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-# model string -> (provider module, FakeServer wire module or None when built into wire.py)
-MODELS = {
-    "openai/gpt-4o-mini": ("openai", None),
-    "anthropic/claude-sonnet-4-5": ("anthropic", "anthropic_wire"),
-    "gemini/gemini-2.5-flash": ("gemini", "gemini_wire"),
-    "openai-responses/gpt-5-mini": ("openai_responses", "responses_wire"),
-}
-
-
-def _missing(model):
-    provider_module, wire_module = MODELS[model]
-    paths = [os.path.join(ROOT, "llmsync", "providers", provider_module + ".py")]
-    if wire_module:
-        paths.append(os.path.join(ROOT, "llmsync", "testing", wire_module + ".py"))
-    return [p for p in paths if not os.path.exists(p)]
-
-
-def each_format():
-    """Every provider format, skipping those whose provider or wire module is not written yet."""
-    return [pytest.param(model, id=model.split("/")[0],
-                         marks=pytest.mark.skipif(bool(_missing(model)), reason=f"not written yet: {_missing(model)}"))
-            for model in MODELS]
-
-
-def available_models():
-    return [model for model in MODELS if not _missing(model)]
+from tests.conftest import FORMAT_MODELS, each_format, fast_client, quick_retry
 
 
 def provider_of(model):
@@ -55,7 +27,7 @@ def provider_of(model):
 
 
 # Distinct, recognisable secrets, one per provider id.
-KEYS = {provider_of(model): f"sk-{provider_of(model)}-SECRET-{n}1f9c2e7d" for n, model in enumerate(MODELS)}
+KEYS = {provider_of(model): f"sk-{provider_of(model)}-SECRET-{n}1f9c2e7d" for n, model in enumerate(FORMAT_MODELS)}
 KEY_HEADERS = ("authorization", "x-api-key", "x-goog-api-key", "api-key", "proxy-authorization")
 ENV_KEYS = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY", "LLMSYNC_AUTH_FILE")
 
@@ -109,9 +81,8 @@ def request_texts(server):
 
 
 def keyed_client(server, **options):
-    options.setdefault("retry", llmsync.RetryPolicy(max_retries=2, base_delay=0.001, max_delay=0.01))
-    options.setdefault("timeout", 5.0)
-    return server.client(api_keys=dict(KEYS), **options)
+    options.setdefault("retry", quick_retry(max_retries=2))
+    return fast_client(server, api_keys=dict(KEYS), **options)
 
 
 # -- nothing shows a key -----------------------------------------------------------------------
@@ -170,7 +141,7 @@ def test_no_key_in_network_errors_and_their_retries(everything_logged, model):
     with FakeServer() as dead:
         urls = dead.base_urls()
     with llmsync.Client(api_keys=dict(KEYS), base_urls=urls, timeout=1.0,
-                        retry=llmsync.RetryPolicy(max_retries=2, base_delay=0.001, max_delay=0.01)) as client:
+                        retry=quick_retry(max_retries=2)) as client:
         with pytest.raises(llmsync.NetworkError) as raised:
             client.generate(model, "hi")
     assert raised.value.attempts == 3
@@ -325,7 +296,7 @@ class _OtherVendor(ChatCompletionsProvider):
 
 def test_each_key_is_sent_only_to_its_own_providers_base_url():
     register_provider(_OtherVendor())
-    models = available_models() + ["secrets-test-vendor/any-model"]
+    models = FORMAT_MODELS + ["secrets-test-vendor/any-model"]
     keys = dict(KEYS, **{"secrets-test-vendor": "sk-other-vendor-SECRET-77"})
     servers = {provider_of(model): FakeServer().start() for model in models}
     try:

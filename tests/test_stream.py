@@ -1,20 +1,11 @@
 """Streams: closing from anywhere, deadlines, and what a broken stream keeps."""
 import threading
-import time
 
 import pytest
 
 import llmsync
 from llmsync.testing import Reply
-
-
-def wait_until(predicate, seconds=3.0):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return False
+from tests.conftest import wait_until
 
 
 def test_close_from_another_thread_wakes_a_blocked_read(client, server):
