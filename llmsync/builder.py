@@ -23,19 +23,46 @@ def _string(value: object, what: str) -> str:
     return value
 
 
+class _TextBuffer:
+    """Concatenates many small pieces of text in memory close to the text's own size.
+
+    A list of pieces costs a string object (~50 bytes) per piece, and ``io.StringIO``
+    keeps its pieces too until read; so every 256 pieces are joined into one.
+    """
+
+    __slots__ = ("_chunks", "_pieces")
+
+    def __init__(self) -> None:
+        self._chunks: List[str] = []
+        self._pieces: List[str] = []
+
+    def write(self, text: str) -> None:
+        pieces = self._pieces
+        pieces.append(text)
+        if len(pieces) >= 256:
+            self._chunks.append("".join(pieces))
+            pieces.clear()
+
+    def getvalue(self) -> str:
+        return "".join(self._chunks) + "".join(self._pieces)
+
+    def __bool__(self) -> bool:
+        return bool(self._chunks or self._pieces)
+
+
 class _PendingCall:
-    __slots__ = ("index", "id", "name", "fragments", "signature", "done")
+    __slots__ = ("index", "id", "name", "arguments", "signature", "done")
 
     def __init__(self, index: int, call_id: str, name: str) -> None:
         self.index = index
         self.id = call_id
         self.name = name
-        self.fragments: List[str] = []
+        self.arguments = _TextBuffer()
         self.signature: Optional[str] = None
         self.done = False
 
     def tool_call(self) -> ToolCall:
-        return ToolCall(self.id, self.name, "".join(self.fragments) or "{}", self.signature)
+        return ToolCall(self.id, self.name, self.arguments.getvalue() or "{}", self.signature)
 
 
 class ResponseBuilder:
@@ -53,16 +80,16 @@ class ResponseBuilder:
         self.finish_reason: Optional[FinishReason] = None
         self.error_message: Optional[str] = None
         self.reasoning_blocks: List[ReasoningBlock] = []
-        self._text: List[str] = []
-        self._reasoning: List[str] = []
+        self._text = _TextBuffer()
+        self._reasoning = _TextBuffer()
         self._calls: Dict[Hashable, _PendingCall] = {}
 
     def text(self, text: str) -> TextDelta:
-        self._text.append(_string(text, "text"))
+        self._text.write(_string(text, "text"))
         return TextDelta(text)
 
     def reasoning(self, text: str) -> ReasoningDelta:
-        self._reasoning.append(_string(text, "reasoning"))
+        self._reasoning.write(_string(text, "reasoning"))
         return ReasoningDelta(text)
 
     def has_call(self, key: Hashable) -> bool:
@@ -75,7 +102,7 @@ class ResponseBuilder:
 
     def tool_delta(self, key: Hashable, arguments: str) -> ToolCallDelta:
         call = self._calls[key]
-        call.fragments.append(_string(arguments, "tool call arguments"))
+        call.arguments.write(_string(arguments, "tool call arguments"))
         return ToolCallDelta(call.index, arguments)
 
     def tool_end(self, key: Hashable, signature: Optional[str] = None) -> ToolCallEnd:
@@ -113,11 +140,11 @@ class ResponseBuilder:
         if tool_calls and finish_reason is FinishReason.STOP:
             finish_reason = FinishReason.TOOL_CALLS
         return Response(
-            content="".join(self._text) if self._text else None,
+            content=self._text.getvalue() or None,
             tool_calls=tool_calls,
             usage=self.usage,
             finish_reason=finish_reason,
-            reasoning="".join(self._reasoning) if self._reasoning else None,
+            reasoning=self._reasoning.getvalue() or None,
             model=self.model,
             provider=self.provider,
             id=self.id,
