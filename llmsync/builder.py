@@ -44,7 +44,7 @@ class _TextBuffer:
             pieces.clear()
 
     def getvalue(self) -> str:
-        return "".join(self._chunks) + "".join(self._pieces)
+        return "".join(self._chunks + self._pieces)  # one join: no third copy of the text
 
     def __bool__(self) -> bool:
         return bool(self._chunks or self._pieces)

@@ -10,7 +10,7 @@ from typing import Any, Dict, List, Optional
 
 from ..errors import ProviderError
 from ..events import Event
-from ..types import FinishReason, ReasoningBlock, Usage
+from ..types import FinishReason, ReasoningBlock, Response, Usage
 from .base import StreamParser
 
 __all__ = ["PROVIDER_ID", "GeminiParser", "parse_usage", "FINISH_REASONS"]
@@ -71,6 +71,7 @@ class GeminiParser(StreamParser):
         super().__init__(provider, model)
         self._thought: List[str] = []
         self._calls = 0
+        self._usage_meta: Optional[Dict[str, Any]] = None
 
     def feed(self, event: str, data: str) -> List[Event]:
         chunk = self.decode(data)
@@ -85,27 +86,50 @@ class GeminiParser(StreamParser):
         if "error" in chunk:
             raise _reply_error(chunk["error"], self.provider)
         builder = self.builder
-        builder.id = builder.id or chunk.get("responseId")
+        if builder.id is None:
+            builder.id = chunk.get("responseId")
         builder.model = chunk.get("modelVersion") or builder.model
         out: List[Event] = []
-        candidates = chunk.get("candidates") or []
+        candidates = chunk.get("candidates")
         if candidates:
             candidate = candidates[0]
             for part in (candidate.get("content") or {}).get("parts") or ():
-                out.extend(self._part(part))
+                text = part.get("text")
+                if type(text) is str and len(part) == 1:  # plain text: nearly every chunk
+                    if text:
+                        out.append(builder.text(text))
+                else:
+                    out.extend(self._part(part))
             if candidate.get("finishReason"):
                 self._finish(candidate["finishReason"], candidate.get("finishMessage"))
-        feedback = chunk.get("promptFeedback") or {}
+        if "promptFeedback" in chunk:
+            self._feedback(chunk["promptFeedback"] or {})
+        meta = chunk.get("usageMetadata")
+        if meta:  # cumulative: the last one wins, so it is read once the reply is complete
+            self._usage_meta = meta
+        if self.complete and self._usage_meta is not None:
+            out.extend(self._flush_usage())
+        return out
+
+    def _feedback(self, feedback: Dict[str, Any]) -> None:
         if feedback.get("blockReason"):
+            builder = self.builder
             builder.finish_reason = FinishReason.CONTENT_FILTER
             detail = feedback.get("blockReasonMessage")
             builder.error_message = f"Gemini blocked the prompt: {feedback['blockReason']}" + (
                 f" ({detail})" if detail else "")
             self.complete = True
-        usage = parse_usage(chunk.get("usageMetadata"))
-        if usage is not None and usage != builder.usage:  # cumulative: the last one wins
-            out.append(builder.set_usage(usage))
-        return out
+
+    def _flush_usage(self) -> List[Event]:
+        usage = parse_usage(self._usage_meta)
+        self._usage_meta = None
+        if usage is None or usage == self.builder.usage:
+            return []
+        return [self.builder.set_usage(usage)]
+
+    def finish(self) -> Response:
+        self._flush_usage()  # a stream cut short keeps the usage it was last sent
+        return super().finish()
 
     def _part(self, part: Dict[str, Any]) -> List[Event]:
         signature = part.get("thoughtSignature")
