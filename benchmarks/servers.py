@@ -143,4 +143,4 @@ class BenchServer:
 
 
 if __name__ == "__main__":
-    serve([tuple(item) for item in json.load(sys.stdin)])  # type: ignore[misc]
+    serve([tuple(item) for item in json.load(sys.stdin)])

@@ -42,11 +42,13 @@ def text_pieces(n: int) -> List[str]:
 
 
 def tool_fragments(n: int) -> List[str]:
-    """A JSON arguments string cut into ``n`` fragments of 1-4 characters."""
+    """A JSON arguments string cut into ``n`` fragments of a few characters each."""
     cities = ["Paris", "Rome", "Oslo", "Lima", "Kyiv", "Doha"]
-    items = []
-    while sum(len(_json(item)) + 1 for item in items) < n * 3:
+    items: List[Dict[str, Any]] = []
+    length = 0
+    while length < n * 3:
         items.append({"city": cities[len(items) % len(cities)], "day": len(items)})
+        length += len(_json(items[-1])) + 1
     text = _json({"queries": items, "unit": "C"})
     size, extra = divmod(len(text), n)
     out, start = [], 0
