@@ -10,15 +10,13 @@ the same and resumes after a crash.
 With OPENAI_API_KEY set this talks to OpenAI; without it, to a local FakeServer that
 answers each prompt after a short, random delay.
 """
-import contextlib
-import os
 import random
 import sys
-from typing import Callable, Iterator, List, Optional
+from typing import Callable, ContextManager, List, Optional
 
 import llmsync
 from llmsync.batch import BatchResult, summarize
-from llmsync.testing import FakeServer, ReceivedRequest, Reply
+from llmsync.testing import ReceivedRequest, Reply, client_or_fake
 
 MODEL = "openai/gpt-4o-mini"
 
@@ -32,16 +30,9 @@ def fake_model(received: ReceivedRequest) -> Reply:
     return Reply(text=f"{city} is a fine city.", delay_before=random.uniform(0.02, 0.08))
 
 
-@contextlib.contextmanager
-def open_client() -> Iterator[llmsync.Client]:
+def open_client() -> ContextManager[llmsync.Client]:
     """A real client when OPENAI_API_KEY is set, else one aimed at a local FakeServer."""
-    if os.environ.get("OPENAI_API_KEY"):
-        with llmsync.Client() as client:
-            yield client
-        return
-    print("(offline: OPENAI_API_KEY is not set, so llmsync's FakeServer answers)")
-    with FakeServer(responder=fake_model) as server, server.client() as client:
-        yield client
+    return client_or_fake(responder=fake_model)
 
 
 def progress_printer(total: int) -> Callable[[int, BatchResult], None]:

@@ -12,14 +12,12 @@ pass a ``distributed.Client`` or a scheduler address to use a real cluster.
 With OPENAI_API_KEY set this talks to OpenAI; without it, to a FakeServer running in
 this process, which the worker processes reach over the loopback interface.
 """
-import contextlib
 import json
-import os
-from typing import Any, Dict, Iterator, List
+from typing import Any, ContextManager, Dict, List
 
 import llmsync
 from llmsync.dask import run_batch_on_dask
-from llmsync.testing import FakeServer, ReceivedRequest, Reply
+from llmsync.testing import ReceivedRequest, Reply, client_or_fake
 
 MODEL = "openai/gpt-4o-mini"
 
@@ -29,15 +27,9 @@ def echo(received: ReceivedRequest) -> Reply:
     return Reply(text="You said: " + received.body["messages"][-1]["content"])
 
 
-@contextlib.contextmanager
-def open_client() -> Iterator[llmsync.Client]:
-    if os.environ.get("OPENAI_API_KEY"):
-        with llmsync.Client() as client:
-            yield client
-        return
-    print("(offline: OPENAI_API_KEY is not set, so llmsync's FakeServer answers)")
-    with FakeServer(responder=echo) as server, server.client() as client:
-        yield client
+def open_client() -> ContextManager[llmsync.Client]:
+    """A real client when OPENAI_API_KEY is set, else one aimed at a local FakeServer."""
+    return client_or_fake(responder=echo)
 
 
 def main(cluster: Any = None, count: int = 12) -> List[Dict[str, Any]]:

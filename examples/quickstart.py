@@ -5,30 +5,20 @@
 With OPENAI_API_KEY set this talks to OpenAI. Without it, it runs offline against
 llmsync's FakeServer, a local stand-in that answers in OpenAI's wire format.
 """
-import contextlib
-import os
-from typing import Iterator
+from typing import ContextManager
 
 import llmsync
-from llmsync.testing import FakeServer, Reply
+from llmsync.testing import Reply, client_or_fake
 
 MODEL = "openai/gpt-4o-mini"
 
 
-@contextlib.contextmanager
-def open_client() -> Iterator[llmsync.Client]:
+def open_client() -> ContextManager[llmsync.Client]:
     """A real client when OPENAI_API_KEY is set, else one aimed at a local FakeServer."""
-    if os.environ.get("OPENAI_API_KEY"):
-        with llmsync.Client() as client:
-            yield client
-        return
-    print("(OPENAI_API_KEY is not set: running offline against llmsync's FakeServer.)\n")
-    replies = [
+    return client_or_fake([
         Reply(text="Hello! Nice to meet you."),
         Reply(text="A robot learned to paint.\nIts first picture was of you.", delay_between=0.02),
-    ]
-    with FakeServer(replies) as server, server.client() as client:
-        yield client
+    ])
 
 
 def main() -> llmsync.Response:

@@ -8,13 +8,11 @@ connection, and ``stream.response`` keeps what arrived so far.
 
 With OPENAI_API_KEY set this talks to OpenAI; without it, to a local FakeServer.
 """
-import contextlib
-import os
 import sys
-from typing import Iterator, Optional
+from typing import ContextManager, Optional
 
 import llmsync
-from llmsync.testing import FakeServer, Reply
+from llmsync.testing import Reply, client_or_fake
 
 MODEL = "openai/o4-mini"
 
@@ -27,18 +25,11 @@ _OFFLINE_TEXT = (
 )
 
 
-@contextlib.contextmanager
-def open_client(pace: float = 0.05) -> Iterator[llmsync.Client]:
+def open_client(pace: float = 0.05) -> ContextManager[llmsync.Client]:
     """A real client when OPENAI_API_KEY is set, else one aimed at a local FakeServer
     that streams at ``pace`` seconds per piece, like a real model."""
-    if os.environ.get("OPENAI_API_KEY"):
-        with llmsync.Client() as client:
-            yield client
-        return
-    print("(offline: OPENAI_API_KEY is not set, so llmsync's FakeServer answers)\n", flush=True)
     reply = Reply(text=_OFFLINE_TEXT, reasoning=_OFFLINE_REASONING, chunk_size=6, delay_between=pace)
-    with FakeServer(default=reply) as server, server.client() as client:
-        yield client
+    return client_or_fake(default=reply)
 
 
 def stream_reply(client: llmsync.Client, prompt: str) -> Optional[llmsync.Response]:

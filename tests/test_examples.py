@@ -59,7 +59,7 @@ class TestQuickstart:
         result = subprocess.run([sys.executable, os.path.join(EXAMPLES, "quickstart.py")], env=offline_env(),
                                 capture_output=True, text=True, timeout=30)
         assert result.returncode == 0, result.stderr
-        assert "running offline against llmsync's FakeServer" in result.stdout
+        assert "offline: OPENAI_API_KEY is not set, so llmsync's FakeServer answers" in result.stdout
         assert "Hello! Nice to meet you." in result.stdout
         assert "A robot learned to paint.\nIts first picture was of you.\n" in result.stdout
 

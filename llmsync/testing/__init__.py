@@ -1,6 +1,7 @@
 """Test helpers: ``FakeServer``, a real loopback server speaking the providers' formats."""
+from .offline import client_or_fake
 from .reply import Reply
 from .server import FAKE_KEY, FakeServer, ReceivedRequest
 from .wire import FORMATS, WireFormat, sse
 
-__all__ = ["FakeServer", "Reply", "ReceivedRequest", "WireFormat", "FORMATS", "sse", "FAKE_KEY"]
+__all__ = ["FakeServer", "Reply", "client_or_fake", "ReceivedRequest", "WireFormat", "FORMATS", "sse", "FAKE_KEY"]
