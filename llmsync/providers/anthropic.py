@@ -129,7 +129,7 @@ class AnthropicProvider(Provider):
 
     def build_request(self, request: Request, model: str) -> WirePlan:
         adjustments: List[str] = []
-        system, turns = conversation(request)
+        system, turns = conversation(request, self.id)
         body: Dict[str, Any] = {"model": model, "max_tokens": self._max_tokens(request, model)}
         if system:
             body["system"] = "\n\n".join(system)

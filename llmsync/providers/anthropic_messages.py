@@ -20,8 +20,11 @@ PROVIDER_ID = "anthropic"
 _MAX_BREAKPOINTS = 4  # "Maximum 4 cache breakpoints per request" (prompt caching docs)
 
 
-def conversation(request: Request) -> Tuple[List[str], List[Dict[str, Any]]]:
-    """System texts (hoisted) and alternating user/assistant turns with block content."""
+def conversation(request: Request, provider_id: str = PROVIDER_ID) -> Tuple[List[str], List[Dict[str, Any]]]:
+    """System texts (hoisted) and alternating user/assistant turns with block content.
+
+    Reasoning blocks go back only to the provider id that produced them.
+    """
     system = [request.system_prompt] if request.system_prompt else []
     turns: List[Dict[str, Any]] = []
     for message in request.messages:
@@ -30,7 +33,7 @@ def conversation(request: Request) -> Tuple[List[str], List[Dict[str, Any]]]:
                 system.append(message.text)
             continue
         if message.role is Role.ASSISTANT:
-            role, blocks = "assistant", _assistant_blocks(message)
+            role, blocks = "assistant", _assistant_blocks(message, provider_id)
         elif message.role is Role.TOOL:
             role, blocks = "user", [_tool_result(message)]
         else:
@@ -95,12 +98,12 @@ def _has_content(part: Any) -> bool:
     return not isinstance(part, Text) or bool(part.text)
 
 
-def _assistant_blocks(message: Message) -> List[Dict[str, Any]]:
+def _assistant_blocks(message: Message, provider_id: str) -> List[Dict[str, Any]]:
     # Thinking blocks go back first and unmodified, with their signature
     # (thinking_block_param.py); blocks of other providers mean nothing here.
     blocks: List[Dict[str, Any]] = []
     for block in message.reasoning or ():
-        if block.provider != PROVIDER_ID:
+        if block.provider != provider_id:
             continue
         if block.kind == "thinking":
             blocks.append({"type": "thinking", "thinking": block.text, "signature": block.signature})

@@ -186,7 +186,7 @@ class GeminiProvider(Provider):
     def model_parts(self, message: Message, model: str, position: int,
                     adjustments: List[str]) -> List[Dict[str, Any]]:
         """An assistant message as model parts, each signature back on its own kind of part."""
-        blocks = [b for b in message.reasoning or () if b.provider == PROVIDER_ID and b.signature]
+        blocks = [b for b in message.reasoning or () if b.provider == self.id and b.signature]
         parts = [_signed({"text": b.text, "thought": True}, b.signature) for b in blocks if b.kind == "thought"]
         text_signatures = [b.signature for b in blocks if b.kind != "thought"]
         if message.text:

@@ -142,13 +142,13 @@ class GeminiParser(StreamParser):
             out: List[Event] = [builder.reasoning(text)] if text else []
             self._thought.append(text)
             if signature:
-                self._keep(ReasoningBlock("".join(self._thought), signature, kind="thought", provider=PROVIDER_ID))
+                self._keep(ReasoningBlock("".join(self._thought), signature, kind="thought", provider=self.provider))
                 self._thought = []
             return out
         if signature:
             # A signature on a text part (often an empty one closing the stream) belongs
             # to that part; the text itself is already in the visible content.
-            self._keep(ReasoningBlock("", signature, kind="text", provider=PROVIDER_ID))
+            self._keep(ReasoningBlock("", signature, kind="text", provider=self.provider))
         return [builder.text(text)] if text else []
 
     def _keep(self, block: ReasoningBlock) -> None:

@@ -85,7 +85,7 @@ def read_item(builder: ResponseBuilder, item: Dict[str, Any], streamed: bool) ->
         summary = "".join(_texts(item.get("summary"), "summary_text"))
         builder.reasoning_blocks.append(ReasoningBlock(
             text=summary, signature=item.get("encrypted_content"), kind="reasoning",
-            id=item.get("id"), provider=PROVIDER_ID,
+            id=item.get("id"), provider=builder.provider,
         ))
         text = summary or "".join(_texts(item.get("content"), "reasoning_text"))
         return [builder.reasoning(text)] if text and not streamed else []
@@ -278,7 +278,7 @@ class OpenAIResponsesProvider(Provider):
 
     def build_request(self, request: Request, model: str) -> WirePlan:
         adjustments: List[str] = []
-        body: Dict[str, Any] = {"model": model, "input": wire_input(request.messages)}
+        body: Dict[str, Any] = {"model": model, "input": wire_input(request.messages, self.id)}
         system = instructions(request)
         if system:
             body["instructions"] = system

@@ -33,13 +33,13 @@ def _input_part(part: Any) -> Dict[str, Any]:
     raise InvalidRequestError(f"unsupported content part {part!r}")
 
 
-def _replayable(block: ReasoningBlock) -> bool:
+def _replayable(block: ReasoningBlock, provider_id: str) -> bool:
     # Without encrypted_content a reasoning item can only be found by id, and with
     # store: false nothing is stored ("Item with id 'rs_...' not found").
-    return block.provider == PROVIDER_ID and block.kind == "reasoning" and bool(block.signature)
+    return block.provider == provider_id and block.kind == "reasoning" and bool(block.signature)
 
 
-def _assistant_items(message: Message) -> List[Dict[str, Any]]:
+def _assistant_items(message: Message, provider_id: str) -> List[Dict[str, Any]]:
     """An assistant turn: its reasoning items first, then its text, then its calls.
 
     Item ids are left out, as OpenAI's own stateless client does (openai/codex
@@ -49,7 +49,7 @@ def _assistant_items(message: Message) -> List[Dict[str, Any]]:
     """
     items: List[Dict[str, Any]] = []
     for block in message.reasoning or ():
-        if _replayable(block):
+        if _replayable(block, provider_id):
             summary = [{"type": "summary_text", "text": block.text}] if block.text else []
             items.append({"type": "reasoning", "summary": summary,
                           "encrypted_content": block.signature})
@@ -62,8 +62,9 @@ def _assistant_items(message: Message) -> List[Dict[str, Any]]:
     return items
 
 
-def wire_input(messages: Iterable[Message]) -> List[Dict[str, Any]]:
-    """The ``input`` items of a conversation (system messages go to ``instructions``)."""
+def wire_input(messages: Iterable[Message], provider_id: str = PROVIDER_ID) -> List[Dict[str, Any]]:
+    """The ``input`` items of a conversation (system messages go to ``instructions``);
+    reasoning items go back only to the provider id that produced them."""
     items: List[Dict[str, Any]] = []
     for message in messages:
         if message.role is Role.SYSTEM:
@@ -72,7 +73,7 @@ def wire_input(messages: Iterable[Message]) -> List[Dict[str, Any]]:
             items.append({"type": "function_call_output", "call_id": message.tool_call_id,
                           "output": message.text})
         elif message.role is Role.ASSISTANT:
-            items.extend(_assistant_items(message))
+            items.extend(_assistant_items(message, provider_id))
         else:
             parts = [_input_part(part) for part in message.parts] or [{"type": "input_text", "text": ""}]
             items.append({"type": "message", "role": "user", "content": parts})
