@@ -1,5 +1,6 @@
 """``Client``: routes "provider/model" to a provider and runs requests over the transport."""
 import logging
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -87,6 +88,7 @@ class Client:
         self._base_urls = dict(base_urls or {})
         self._transport = Transport(max_connections)
         self._pool: Optional[ThreadPoolExecutor] = None
+        self._pool_pid = os.getpid()
         self._pool_lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -169,8 +171,10 @@ class Client:
     def executor(self) -> ThreadPoolExecutor:
         """The client's shared worker pool (for tools and batches), created on first use."""
         with self._pool_lock:
-            if self._pool is None:
+            # A pool inherited through fork() has no threads in the child: start a new one.
+            if self._pool is None or self._pool_pid != os.getpid():
                 self._pool = ThreadPoolExecutor(max_workers=32, thread_name_prefix="llmsync")
+                self._pool_pid = os.getpid()
             return self._pool
 
     def close(self) -> None:
@@ -190,6 +194,9 @@ class Client:
     # -- internals ----------------------------------------------------------------------------
 
     def _request(self, model: str, messages: Any, options: Dict[str, Any], stream: bool) -> Request:
+        if "stream" in options:
+            raise InvalidRequestError("stream is not an option: call client.stream() for a stream, "
+                                      "client.generate() for a whole reply")
         unknown = set(options) - set(Request.option_names())
         if unknown:
             raise InvalidRequestError(

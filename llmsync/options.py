@@ -146,6 +146,8 @@ class Request:
             messages = [Message.user(messages)]
         elif isinstance(messages, Message):
             messages = [messages]
+        elif not isinstance(messages, (list, tuple)):
+            raise InvalidRequestError(f"messages must be a string or a list of messages, got {messages!r}")
         self.messages = [_coerce_message(m) for m in messages]
         self.tool_choice = ToolChoice.coerce(self.tool_choice)
         self.thinking = _coerce_enum(ThinkingLevel, self.thinking, "thinking")
@@ -183,7 +185,12 @@ def _coerce_message(message: Any) -> Message:
     if isinstance(message, Message):
         return message
     if isinstance(message, dict):
-        return Message.from_dict(message)  # type: ignore[attr-defined]
+        if "role" not in message:
+            raise InvalidRequestError(f"a message dict needs a role, got {message!r}")
+        try:
+            return Message.from_dict(message)  # type: ignore[attr-defined]
+        except (KeyError, TypeError, ValueError) as exc:  # dataclasses-json's own errors
+            raise InvalidRequestError(f"malformed message {message!r}: {exc}") from exc
     raise InvalidRequestError(f"messages must be Message objects or dicts, got {message!r}")
 
 
@@ -194,9 +201,10 @@ def _definition_of(tool: Any) -> ToolDefinition:
     if isinstance(definition, ToolDefinition):
         return definition
     if isinstance(tool, dict):
-        return ToolDefinition(
-            tool["name"], tool.get("description", ""), tool.get("parameters") or {}
-        )
+        if not isinstance(tool.get("name"), str):
+            raise InvalidRequestError(f"a tool dict needs a name, got {tool!r}")
+        return ToolDefinition(tool["name"], tool.get("description", ""),
+                              tool.get("parameters") or {"type": "object", "properties": {}})
     raise InvalidRequestError(
         f"tools must be ToolDefinition, @tool functions, Tool objects or dicts, got {tool!r}"
     )

@@ -55,9 +55,9 @@ class Deadline:
         self._timer.start()
 
     def cancel(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        timer, self._timer = self._timer, None  # close() may race the reader's own cancel
+        if timer is not None:
+            timer.cancel()
 
     def error(self, provider: str) -> TimeoutError:
         return TimeoutError(f"no {self.what} within {self.seconds}s", provider=provider,

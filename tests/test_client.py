@@ -127,3 +127,18 @@ def test_client_pickles_its_configuration_only(server):
     clone = pickle.loads(pickle.dumps(client))
     assert clone.timeout == 7.0
     assert clone.generate("openai/gpt-4o-mini", "Hi").content
+
+
+def test_stream_is_not_an_option_of_generate(client, server):
+    with pytest.raises(InvalidRequestError, match="call client.stream"):
+        client.generate("openai/gpt-4o", "Hi", stream=True)
+    assert server.requests == []
+
+
+def test_a_malformed_batch_item_is_an_error_result_not_an_abort(client, server):
+    items = [{"model": "openai/gpt-4o-mini", "prompt": "a"},
+             {"model": "openai/gpt-4o-mini", "messages": [{"content": "no role"}]},
+             {"model": "openai/gpt-4o-mini", "prompt": "c"}]
+    results = sorted(client.batch(items), key=lambda r: r.index)
+    assert [r.ok for r in results] == [True, False, True]
+    assert isinstance(results[1].error, InvalidRequestError)

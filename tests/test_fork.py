@@ -105,3 +105,41 @@ def test_a_pickled_client_keeps_its_configuration(server):
     assert server.requests[-1].headers["Authorization"] == f"Bearer {FAKE_KEY}"
     original.close()
     copy.close()
+
+
+def _tool_run(client, queue):
+    @llmsync.tool
+    def add(a: int, b: int) -> int:
+        """Add two numbers."""
+        return a + b
+
+    try:
+        result = client.run(MODEL, "add", tools=[add])
+        queue.put(result.messages[2].content)
+    except BaseException as exc:  # noqa: BLE001 - reported to the parent
+        queue.put(f"child failed: {exc!r}")
+
+
+def test_the_tool_pool_works_in_a_fork_child_after_the_parent_used_it(server, client):
+    """A thread pool inherited through fork has no threads: the child must get its own."""
+    calls = Reply.tools(("add", {"a": 2, "b": 3}))
+    server.add(calls, Reply(text="5"))
+    in_parent = _ListQueue()
+    _tool_run(client, in_parent)
+    assert in_parent.items == ["5"]
+    server.add(calls, Reply(text="5"))
+    context = multiprocessing.get_context("fork")
+    shared = context.Queue()
+    child = context.Process(target=_tool_run, args=(client, shared))
+    child.start()
+    said = shared.get(timeout=20)
+    child.join(20)
+    assert said == "5" and child.exitcode == 0
+
+
+class _ListQueue:
+    def __init__(self):
+        self.items = []
+
+    def put(self, item):
+        self.items.append(item)

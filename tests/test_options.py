@@ -53,3 +53,18 @@ def test_parallel_tool_config_presets():
 def test_retry_policy_defaults_retry_every_condition():
     assert RetryPolicy().retry_on == frozenset(RetryCondition)
     assert RetryPolicy.none().max_retries == 0
+
+
+@pytest.mark.parametrize("messages, problem", [
+    (None, "a string or a list"),
+    ([{"content": "x"}], "needs a role"),
+    ([{"role": "bot", "content": "x"}], "malformed message"),
+])
+def test_malformed_messages_are_invalid_requests(messages, problem):
+    with pytest.raises(InvalidRequestError, match=problem):
+        Request("openai/gpt-4o", messages)
+
+
+def test_a_tool_dict_needs_a_name():
+    with pytest.raises(InvalidRequestError, match="needs a name"):
+        Request("openai/gpt-4o", "hi", tools=[{"description": "x"}]).tool_definitions

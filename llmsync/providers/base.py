@@ -17,6 +17,7 @@ from ..types import Message, Response, Role
 
 __all__ = [
     "Provider", "WirePlan", "ErrorInfo", "StreamParser", "decode_json", "clamp_level", "LEVEL_ORDER", "LEVEL_WIRE",
+    "reasons_at",
 ]
 
 
@@ -59,6 +60,20 @@ def clamp_level(level: ThinkingLevel, accepted: Sequence[str]) -> str:
 
     wanted = rank(LEVEL_WIRE[level])
     return sorted(accepted, key=lambda v: (abs(rank(v) - wanted), -rank(v)))[0]
+
+
+def reasons_at(accepted: Optional[Sequence[str]], effort: Optional[str]) -> bool:
+    """Whether a model that takes these effort levels reasons at ``effort`` (None: its default).
+
+    OpenAI: "gpt-5.1 defaults to none"; models before it default to medium and reject
+    sampling parameters such as temperature while they reason (API reference,
+    reasoning_effort).
+    """
+    if not accepted:
+        return False
+    if effort is None:
+        return "none" not in accepted
+    return effort != "none"
 
 
 def decode_json(data: str, provider: str, what: str = "stream event") -> Any:

@@ -10,7 +10,7 @@ from ..errors import InvalidRequestError, ProviderError
 from ..events import Event
 from ..options import Request, ThinkingLevel
 from ..types import Document, FinishReason, Image, Message, Response, Role, Text, ToolChoice, Usage
-from .base import LEVEL_WIRE, ErrorInfo, Provider, StreamParser, WirePlan, clamp_level
+from .base import LEVEL_WIRE, ErrorInfo, Provider, StreamParser, WirePlan, clamp_level, reasons_at
 
 __all__ = ["ChatCompletionsProvider", "ChatCompletionsParser", "OpenAIProvider", "providers", "parse_usage"]
 
@@ -205,7 +205,7 @@ class ChatCompletionsProvider(Provider):
             body[self.max_tokens_field] = request.max_tokens
         self.apply_reasoning(request, model, body, adjustments)
         if request.temperature is not None:
-            if self.is_reasoning_model(model) and body.get("reasoning_effort") not in (None, "none"):
+            if reasons_at(self.reasoning_levels(model), body.get("reasoning_effort")):
                 adjustments.append(
                     f"temperature dropped: {model} is a reasoning model and takes only the default"
                 )
@@ -330,6 +330,12 @@ _OPENAI_LEVELS = [
 ]
 
 
+def is_chat_model(model: str) -> bool:
+    """The non-reasoning chat snapshots of reasoning families (``gpt-5-chat-latest``,
+    ``gpt-5.1-chat-latest``), which a prefix match would take for their family."""
+    return "-chat" in model and model.startswith("gpt-5")
+
+
 class OpenAIProvider(ChatCompletionsProvider):
     """OpenAI's own Chat Completions endpoint."""
 
@@ -340,10 +346,12 @@ class OpenAIProvider(ChatCompletionsProvider):
     max_tokens_field = "max_completion_tokens"
 
     def reasoning_levels(self, model: str) -> Optional[List[str]]:
+        if is_chat_model(model):
+            return None
         if self.model_meta(model) is not None:
             return super().reasoning_levels(model)
         for prefix, levels in _OPENAI_LEVELS:
-            if model.startswith(prefix) and not model.startswith("gpt-5-chat"):
+            if model.startswith(prefix):
                 return levels
         return None
 

@@ -19,8 +19,8 @@ from ..errors import ProviderError
 from ..events import Event
 from ..options import Request, ThinkingLevel
 from ..types import FinishReason, ReasoningBlock, Response, ToolChoice, Usage
-from .base import LEVEL_WIRE, ErrorInfo, Provider, StreamParser, WirePlan, clamp_level
-from .openai import OpenAIProvider
+from .base import LEVEL_WIRE, ErrorInfo, Provider, StreamParser, WirePlan, clamp_level, reasons_at
+from .openai import OpenAIProvider, is_chat_model
 from .responses_items import PROVIDER_ID, instructions, wire_input
 
 __all__ = ["OpenAIResponsesProvider", "ResponsesParser", "parse_usage", "providers"]
@@ -220,19 +220,6 @@ _HANDLERS: Dict[str, Callable[[ResponsesParser, Dict[str, Any]], List[Event]]] =
 # -- request -----------------------------------------------------------------------------
 
 
-def _reasons(accepted: Optional[List[str]], effort: Optional[str]) -> bool:
-    """Whether a model with these levels reasons at ``effort`` (None: its default).
-
-    "gpt-5.1 defaults to none"; models before it default to medium (API reference,
-    reasoning.effort).
-    """
-    if not accepted:
-        return False
-    if effort is None:
-        return "none" not in accepted
-    return effort != "none"
-
-
 def _text_format(value: Any) -> Dict[str, Any]:
     if value == "json":
         return {"format": {"type": "json_object"}}
@@ -267,6 +254,8 @@ class OpenAIResponsesProvider(Provider):
 
     def may_reason(self, model: str) -> bool:
         """Whether to ask for encrypted reasoning: yes unless the model is known not to reason."""
+        if model.startswith(_NON_REASONING_PREFIXES) or is_chat_model(model):
+            return False
         if _OPENAI.reasoning_levels(model) is not None:
             return True
         meta = self.model_meta(model)
@@ -287,7 +276,7 @@ class OpenAIResponsesProvider(Provider):
             body["max_output_tokens"] = request.max_tokens
         effort = self._apply_reasoning(request, model, body, adjustments)
         if request.temperature is not None:
-            if _reasons(_OPENAI.reasoning_levels(model), effort):
+            if reasons_at(_OPENAI.reasoning_levels(model), effort):
                 adjustments.append(f"temperature dropped: {model} takes only the default "
                                    "temperature while it reasons")
             else:

@@ -112,6 +112,18 @@ class TestRequestBody:
         plan = openai_client.explain("openai/o3-mini", "Hi", temperature=0.3, thinking="low")
         assert "temperature" not in plan.body and any("temperature" in n for n in plan.adjustments)
 
+    def test_temperature_is_dropped_on_o_series_even_at_their_default_effort(self, openai_client):
+        plan = openai_client.explain("openai/o3-mini", "Hi", temperature=0.3)
+        assert "temperature" not in plan.body
+
+    def test_gpt_5_1_keeps_temperature_at_its_default_effort_of_none(self, openai_client):
+        assert openai_client.explain("openai/gpt-5.1", "Hi", temperature=0.3).body["temperature"] == 0.3
+
+    def test_chat_snapshots_of_reasoning_families_do_not_reason(self, openai_client):
+        plan = openai_client.explain("openai/gpt-5-chat-latest", "Hi", thinking="low", system_prompt="s")
+        assert "reasoning_effort" not in plan.body
+        assert plan.body["messages"][0]["role"] == "system"
+
     def test_json_schema_response_format(self, openai_client):
         schema = {"type": "object", "properties": {"a": {"type": "integer"}}}
         assert sent(openai_client, response_format=schema)["response_format"] == {
