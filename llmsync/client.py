@@ -182,7 +182,8 @@ class Client:
         with self._pool_lock:
             pool, self._pool = self._pool, None
         if pool is not None:
-            pool.shutdown(wait=True)
+            # Work not yet started is dropped; tools still running are waited for.
+            pool.shutdown(wait=True, cancel_futures=True)
         self._transport.close()
 
     def __enter__(self) -> "Client":

@@ -165,7 +165,7 @@ def _error(call: ToolCall, message: str) -> ToolResult:
     return ToolResult(call, f"Error: {message}", error=message)
 
 
-_Note = Tuple[str, int, Any]  # ("started", index, time) | ("done", index, ToolResult) | ("raise", ...)
+_Note = Tuple[str, int, Any]  # ("done", index, ToolResult) | ("raise", index, BaseException)
 
 
 class ToolExecutor:
@@ -219,7 +219,9 @@ class ToolExecutor:
         waiting: Deque[Tuple[int, ToolCall]] = deque(enumerate(calls))
         calls_by_index = dict(waiting)
         inbox: "queue.Queue[_Note]" = queue.Queue()
-        running: Dict[int, Optional[float]] = {}  # index -> deadline, once started
+        # index -> deadline. It runs from submission, not from the start: a pool filled by
+        # tools that timed out (and still hold their threads) must not hang the turn.
+        running: Dict[int, Optional[float]] = {}
         limit = max(1, self.config.max_parallel_tools)
         while waiting or running:
             while waiting and len(running) < limit:
@@ -228,7 +230,8 @@ class ToolExecutor:
                 if isinstance(job, ToolResult):
                     yield index, job
                     continue
-                running[index] = None
+                timeout = self._timeout_of(call)
+                running[index] = None if timeout is None else time.monotonic() + timeout
                 self._pool().submit(_work, index, call, job, inbox)
             if not running:
                 continue
@@ -243,12 +246,8 @@ class ToolExecutor:
                 continue
             if kind == "raise":
                 raise value
-            if kind == "started":
-                limit_s = self._timeout_of(calls_by_index[index])
-                running[index] = None if limit_s is None else value + limit_s
-            else:
-                del running[index]
-                yield index, value
+            del running[index]
+            yield index, value
 
     def close(self) -> None:
         """Release the executor's own pool, if it made one."""
@@ -293,7 +292,6 @@ class ToolExecutor:
 
 
 def _work(index: int, call: ToolCall, job: Callable[[], Any], inbox: "queue.Queue[_Note]") -> None:
-    inbox.put(("started", index, time.monotonic()))
     try:
         result = ToolResult(call, encode_result(job()))
     # A tool is the user's code: whatever it raises is a result the model sees, by contract.

@@ -581,3 +581,34 @@ def test_example_runs_offline(monkeypatch, capsys):
     result = module.main()
     assert result.stopped_reason is None and result.turns == 3
     assert "Paris" in capsys.readouterr().out
+
+
+def test_tools_that_time_out_and_hold_their_threads_do_not_hang_later_turns(server):
+    """Deadlines run from submission: with the shared pool full of hung tools, a timed
+    tool still times out instead of waiting for a free thread until the hung ones end."""
+    release = threading.Event()
+
+    @llmsync.tool(timeout=0.05)
+    def hang() -> str:
+        """Never answers in time."""
+        release.wait(300)
+        return "late"
+
+    client = server.client()
+    executor = llmsync.ToolExecutor([hang], llmsync.ParallelToolConfig(max_parallel_tools=8),
+                                    executor=client.executor())
+    outcomes = []
+
+    def turns():
+        for turn in range(6):  # 48 hung calls > the pool's 32 threads
+            calls = [llmsync.ToolCall(f"c{turn}-{i}", "hang", "{}") for i in range(8)]
+            outcomes.extend("timed out" in m.content for m in executor.run(calls))
+
+    runner = threading.Thread(target=turns, daemon=True)
+    runner.start()
+    runner.join(20)
+    finished = not runner.is_alive()
+    release.set()
+    client.close()
+    assert finished, "a turn waited for a thread held by a hung tool"
+    assert outcomes == [True] * 48
