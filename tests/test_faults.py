@@ -118,7 +118,7 @@ def test_disconnect_during_a_whole_body_is_retried(server, client, model):
 @pytest.mark.parametrize("stream", [True, False], ids=["stream", "generate"])
 @pytest.mark.parametrize("model", each_format())
 def test_stall_before_first_byte_longer_than_read_timeout_is_retried(server, model, stream):
-    server.add(Reply(text="slow", delay_before=0.6), Reply(text="fast"))
+    server.add(Reply(text="slow", delay_before=5.0), Reply(text="fast"))
     with fast_client(server, timeout=(1.0, 0.2)) as client:
         started = time.monotonic()
         if stream:
@@ -128,7 +128,7 @@ def test_stall_before_first_byte_longer_than_read_timeout_is_retried(server, mod
             content = client.generate(model, "hi").content
     assert content == "fast"
     assert len(server.requests) == 2
-    assert time.monotonic() - started < 0.55
+    assert time.monotonic() - started < 4.0, "it waited for the stalled reply instead of retrying"
 
 
 @pytest.mark.parametrize("model", each_format())
@@ -144,7 +144,7 @@ def test_stall_before_first_byte_without_retries_raises_timeout(server, model):
 @pytest.mark.parametrize("model", each_format())
 def test_stall_after_events_raises_timeout_with_partial_and_no_retry(server, model):
     at = first_text_position(model, Reply(text=TEXT, chunk_size=9))
-    server.add(Reply(text=TEXT, chunk_size=9, stall_after=at, stall=1.0))
+    server.add(Reply(text=TEXT, chunk_size=9, stall_after=at, stall=10.0))
     with fast_client(server, timeout=(1.0, 0.2)) as client:
         delivered = []
         started = time.monotonic()
@@ -152,7 +152,7 @@ def test_stall_after_events_raises_timeout_with_partial_and_no_retry(server, mod
             with client.stream(model, "hi") as stream:
                 for event in stream:
                     delivered.append(event)
-    assert time.monotonic() - started < 0.9
+    assert time.monotonic() - started < 8.0, "it waited out the stall instead of timing out"
     assert text_of(delivered) and TEXT.startswith(text_of(delivered))
     assert caught.value.partial.content == text_of(delivered)
     assert len(server.requests) == 1
@@ -409,12 +409,12 @@ def test_in_band_overloaded_error_after_events_is_a_stream_error_with_partial(se
 
 @pytest.mark.parametrize("model", each_format())
 def test_first_token_timeout_before_any_event_is_retried(server, model):
-    server.add(Reply(text="slow", delay_before=0.6), Reply(text="fast"))
+    server.add(Reply(text="slow", delay_before=5.0), Reply(text="fast"))
     with fast_client(server, first_token_timeout=0.2) as client:
         started = time.monotonic()
         delivered = collect(client.stream(model, "hi"))
     assert text_of(delivered) == "fast" and len(server.requests) == 2
-    assert time.monotonic() - started < 0.55
+    assert time.monotonic() - started < 4.0, "it waited for the stalled reply instead of retrying"
 
 
 @pytest.mark.parametrize("stream", [True, False], ids=["stream", "generate"])
