@@ -83,15 +83,26 @@ class AuthStore:
     def environ(self) -> Mapping[str, str]:
         return os.environ if self._environ is None else self._environ
 
-    def get(self, provider_id: str, env_vars: Sequence[str] = ()) -> Optional[ApiKey]:
-        """The key for ``provider_id``, or None when none is configured anywhere."""
+    def get(self, provider_id: str, env_vars: Sequence[str] = (), strict: bool = True) -> Optional[ApiKey]:
+        """The key for ``provider_id``, or None when none is configured anywhere.
+
+        Raises:
+            AuthenticationError: the auth file is readable by others or unreadable,
+                unless ``strict`` is False (for providers that need no key), when such a
+                file reads as holding no keys.
+        """
         if provider_id in self._explicit:
             return self._explicit[provider_id]
         for name in env_vars:
             value = self.environ.get(name)
             if value and value.strip():
                 return ApiKey(value, f"${name}")
-        secret = self._load_file().get(provider_id)
+        try:
+            secret = self._load_file().get(provider_id)
+        except AuthenticationError:
+            if strict:
+                raise
+            return None
         return ApiKey(secret, "auth file") if secret else None
 
     def require(self, provider_id: str, env_vars: Sequence[str] = ()) -> ApiKey:

@@ -71,3 +71,12 @@ def test_malformed_file_error_does_not_echo_its_content(tmp_path):
     with pytest.raises(AuthenticationError) as info:
         AuthStore(environ={}, auth_file=str(path)).get("openai")
     assert "sk-leaky" not in str(info.value)
+
+
+def test_a_provider_that_needs_no_key_ignores_a_refused_auth_file(auth_file, server, monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    os.chmod(auth_file, 0o644)
+    client = server.client(api_keys={}, auth_file=auth_file)
+    assert client.generate("ollama/llama3", "Hi").content
+    with pytest.raises(AuthenticationError, match="readable by other users"):
+        client.generate("openai/gpt-4o-mini", "Hi")

@@ -161,9 +161,10 @@ class Provider:
         Raises:
             AuthenticationError: the provider needs a key and none is configured.
         """
-        key = auth_store.get(self.id, self.env_keys)
+        # A provider that needs no key must not fail over an auth file it never needed.
+        key = auth_store.get(self.id, self.env_keys, strict=self.requires_key)
         if key is None and self.key_id:
-            key = auth_store.get(self.key_id)
+            key = auth_store.get(self.key_id, strict=self.requires_key)
         if key is None and self.requires_key:
             auth_store.require(self.id, self.env_keys)  # raises, naming where a key goes
         return key
