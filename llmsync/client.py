@@ -14,7 +14,7 @@ from .options import Request, RetryPolicy
 from .providers.base import Provider
 from .registry import get_provider, split_model
 from .retry import call_with_retry
-from .stream import Deadline, Stream, StreamConnection, bounded_timeout
+from .stream import Cancellation, Deadline, Stream, StreamConnection, bounded_timeout
 from .transport import SECRET_HEADERS, Timeout, Transport, read_json, translated
 from .types import Message, Response
 
@@ -267,21 +267,33 @@ class Client:
 
     def _open_stream(self, prepared: _Prepared, policy: RetryPolicy) -> Stream:
         timeouts = self._timeouts(prepared.request)
-        total = Deadline(timeouts["total"], "complete reply", retryable=False)
         provider = prepared.provider
 
-        def attempt() -> StreamConnection:
-            first_token = Deadline(timeouts["first_token"], "first event")
-            try:
-                response = self._transport.post(prepared.url, prepared.headers, prepared.body,
-                                                bounded_timeout(self.timeout, first_token, total), provider)
-            except LLMError as error:
-                for deadline in (first_token, total):
-                    if deadline.expired:
-                        raise deadline.error(provider.id) from error
-                raise
-            connection = StreamConnection(response, provider.stream_parser(prepared.model), provider,
-                                          first_token, total)
-            return connection.open(self.timeout)
+        def open_connection(cancellation: Cancellation) -> StreamConnection:
+            total = Deadline(timeouts["total"], "complete reply", retryable=False)
 
-        return Stream(lambda: call_with_retry(attempt, policy))
+            def attempt() -> StreamConnection:
+                if cancellation.cancelled:
+                    raise LLMError("the stream was closed", provider=provider.id, retryable=False)
+                first_token = Deadline(timeouts["first_token"], "first event")
+                try:
+                    response = self._transport.post(prepared.url, prepared.headers, prepared.body,
+                                                    bounded_timeout(self.timeout, first_token, total), provider)
+                except LLMError as error:
+                    for deadline in (first_token, total):
+                        if deadline.expired:
+                            raise deadline.error(provider.id) from error
+                    raise
+                cancellation.watch(response)
+                connection = StreamConnection(response, provider.stream_parser(prepared.model), provider,
+                                              first_token, total, cancellation)
+                try:
+                    return connection.open(self.timeout)
+                except LLMError as error:
+                    if cancellation.cancelled:
+                        error.retryable = False  # closed by the caller: no retry
+                    raise
+
+            return call_with_retry(attempt, policy)
+
+        return Stream(open_connection)

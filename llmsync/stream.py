@@ -12,7 +12,7 @@ from .transport import (PARSE_ERRORS, Timeout, check_event_stream, foreign_error
                         shutdown, translated)
 from .types import Response
 
-__all__ = ["Stream", "StreamConnection", "Deadline", "bounded_timeout"]
+__all__ = ["Stream", "StreamConnection", "Cancellation", "Deadline", "bounded_timeout"]
 
 
 class Deadline:
@@ -74,6 +74,30 @@ def bounded_timeout(timeout: Timeout, *deadlines: Deadline) -> Tuple[float, floa
     return (connect, read)
 
 
+class Cancellation:
+    """Lets ``close()`` on one thread abort the attempt another thread is waiting on."""
+
+    def __init__(self) -> None:
+        self.cancelled = False
+        self._response: Optional[requests.Response] = None
+        self._lock = threading.Lock()
+
+    def watch(self, response: requests.Response) -> None:
+        """The response now being read; shut down at once if already cancelled."""
+        with self._lock:
+            self._response = response
+            cancelled = self.cancelled
+        if cancelled:
+            shutdown(response)
+
+    def cancel(self) -> None:
+        with self._lock:
+            self.cancelled = True
+            response = self._response
+        if response is not None:
+            shutdown(response)  # leaves a response already back in the pool alone
+
+
 class StreamConnection:
     """One HTTP attempt at a stream, read up to its first event by ``open``.
 
@@ -81,7 +105,7 @@ class StreamConnection:
     """
 
     def __init__(self, response: requests.Response, parser: StreamParser, provider: Provider,
-                 first_token: Deadline, total: Deadline) -> None:
+                 first_token: Deadline, total: Deadline, cancellation: Optional[Cancellation] = None) -> None:
         self.response = response
         self.parser = parser
         self.provider = provider
@@ -89,7 +113,7 @@ class StreamConnection:
         self.total = total
         self.pending: List[Event] = []
         self.final: Optional[Response] = None
-        self.cancelled = False
+        self.cancellation = cancellation or Cancellation()
         self._lock = threading.Lock()
         self._released = False
         self._raw = iter_sse(response, provider.id)
@@ -183,9 +207,13 @@ class StreamConnection:
                            status=error.status, provider=error.provider, request_id=error.request_id,
                            error_type=error.error_type, partial=partial)
 
+    @property
+    def cancelled(self) -> bool:
+        return self.cancellation.cancelled
+
     def cancel(self) -> None:
         """Stop from any thread: the iteration ends quietly and the connection is dropped."""
-        self.cancelled = True
+        self.cancellation.cancel()
         self.total.cancel()
         self.release()
 
@@ -204,33 +232,56 @@ class StreamConnection:
 class Stream:
     """A blocking iterator over one reply's events; use it in a ``with`` block.
 
-    ``response`` holds the final ``Response`` once the stream is exhausted, or what
-    arrived so far after ``close()`` or an error. ``close()`` is idempotent and safe to
-    call from another thread; the iteration then ends quietly. Breaking out of a ``for``
-    loop or leaving the ``with`` block closes the connection at once. A stream is
-    single-use and belongs to one thread (``close`` excepted).
+    The request is sent when iteration starts. ``response`` holds the final ``Response``
+    once the stream is exhausted, or what arrived so far after ``close()`` or an error.
+    ``close()`` is idempotent and safe to call from another thread, also while the first
+    event is awaited; the iteration then ends quietly. Leaving the ``with`` block, or a
+    ``break`` out of a ``for`` loop that holds the only reference, closes the connection
+    at once. A stream is single-use and belongs to one thread (``close`` excepted).
     """
 
-    def __init__(self, open_connection: Callable[[], StreamConnection]) -> None:
-        self._connection = open_connection()
-        # The generator refers to the connection, never to this object, so dropping the
-        # last reference to a Stream (a `break` out of a for loop) finalizes it at once.
-        self._iterator = self._connection.iterate()
+    def __init__(self, open_connection: Callable[[Cancellation], StreamConnection]) -> None:
+        self._open_connection = open_connection
+        self._cancellation = Cancellation()
+        self._connection: Optional[StreamConnection] = None
+        self._iterator: Optional[Iterator[Event]] = None
 
     @property
     def response(self) -> Response:
         connection = self._connection
+        if connection is None:
+            return Response()
         return connection.final or connection.parser.builder.build()
 
     def __iter__(self) -> "Stream":
         return self
 
     def __next__(self) -> Event:
+        if self._iterator is None:
+            self._iterator = self._start()
         return next(self._iterator)
+
+    def _start(self) -> Iterator[Event]:
+        # The generator refers to the connection, never to this object, so dropping the
+        # last reference to a Stream (a `break` out of a for loop) finalizes it at once.
+        cancellation = self._cancellation
+        try:
+            if not cancellation.cancelled:
+                self._connection = self._open_connection(cancellation)
+        except LLMError:
+            if not cancellation.cancelled:
+                raise
+        if self._connection is None:
+            return iter(())
+        if cancellation.cancelled:
+            self._connection.cancel()
+        return self._connection.iterate()
 
     def close(self) -> None:
         """Stop the stream and release its connection at once (from any thread)."""
-        self._connection.cancel()
+        self._cancellation.cancel()
+        if self._connection is not None:
+            self._connection.cancel()
 
     def __enter__(self) -> "Stream":
         return self

@@ -1,5 +1,6 @@
 """Streams: closing from anywhere, deadlines, and what a broken stream keeps."""
 import threading
+import time
 
 import pytest
 
@@ -26,6 +27,38 @@ def test_close_from_another_thread_wakes_a_blocked_read(client, server):
     assert finished.is_set(), "the iteration ended quietly after close()"
     assert stream.response.content == "first-piece"
     assert stream._connection.response.raw.closed  # the socket is released, not left to the server's stall
+
+
+def test_the_request_is_sent_when_iteration_starts(client, server):
+    stream = client.stream("openai/gpt-4o-mini", "Hi")
+    assert server.requests == []
+    with stream:
+        list(stream)
+    assert len(server.requests) == 1
+
+
+def test_validation_errors_still_raise_at_the_call(client, server):
+    with pytest.raises(llmsync.InvalidRequestError):
+        client.stream("openai/gpt-4o-mini", [llmsync.Message("tool", "no id")])
+
+
+def test_close_during_the_wait_for_the_first_event_ends_the_stream(client, server):
+    """A cancel button must work while a reasoning model thinks before its first token."""
+    server.add(Reply(text="late", stall_after=0, stall=30))
+    stream = client.stream("openai/gpt-4o-mini", "Hi")
+    events, finished = [], threading.Event()
+
+    def consume():
+        events.extend(stream)
+        finished.set()
+
+    reader = threading.Thread(target=consume, daemon=True)
+    reader.start()
+    assert wait_until(lambda: len(server.requests) == 1)
+    time.sleep(0.1)  # let the reader block waiting for the first event
+    stream.close()
+    assert finished.wait(5), "close() did not end the wait for the first event"
+    assert events == [] and len(server.requests) == 1  # ended quietly, not retried
 
 
 def test_close_is_idempotent(client, server):
@@ -85,7 +118,7 @@ def test_first_token_deadline_exhausted_is_a_timeout_error(server):
     server.default = Reply(text="late", delay_before=0.5)
     client = server.client(retry=llmsync.RetryPolicy(max_retries=1, base_delay=0.001), first_token_timeout=0.1)
     with pytest.raises(llmsync.TimeoutError, match="first event") as info:
-        client.stream("openai/gpt-4o-mini", "Hi")
+        list(client.stream("openai/gpt-4o-mini", "Hi"))
     assert info.value.attempts == 2
 
 
