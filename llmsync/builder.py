@@ -125,11 +125,6 @@ class ResponseBuilder:
         return UsageUpdate(usage)
 
     @property
-    def has_content(self) -> bool:
-        """Whether anything the caller would see has arrived."""
-        return bool(self._text or self._reasoning or self._calls)
-
-    @property
     def tool_calls(self) -> List[ToolCall]:
         return [call.tool_call() for call in self._calls.values()]
 

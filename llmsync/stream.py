@@ -201,6 +201,8 @@ class StreamConnection:
         partial = self.parser.builder.build()
         if isinstance(error, (StreamError, TimeoutError)) or not delivered:
             error.partial = partial
+            if delivered:
+                error.retryable = False  # a retry would show the caller these events again
             return error
         kind = "connection lost" if isinstance(error, NetworkError) else "stream broken"
         return StreamError(f"{kind} after events were delivered: {error.message}",

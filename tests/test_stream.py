@@ -135,3 +135,11 @@ def test_total_deadline_applies_to_generate(server):
     client = server.client(total_timeout=0.3, retry=llmsync.RetryPolicy.none())
     with pytest.raises(llmsync.TimeoutError):
         client.generate("openai/gpt-4o-mini", "Hi")
+
+
+def test_a_timeout_after_events_is_not_marked_retryable(server, fast_retry):
+    server.add(Reply(text="abcdef", chunk_size=3, stall_after=2, stall=5.0))
+    client = server.client(retry=fast_retry, timeout=(1.0, 0.2))
+    with pytest.raises(llmsync.TimeoutError) as info:
+        list(client.stream("openai/gpt-4o-mini", "Hi"))
+    assert info.value.retryable is False  # the caller already has "abc"

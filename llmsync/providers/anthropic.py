@@ -11,6 +11,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from ..errors import InvalidRequestError, ProviderError
 from ..options import Request, ThinkingLevel
+from ..registry import split_model
 from ..types import Response
 from .anthropic_messages import PROVIDER_ID, apply_cache, apply_tools, conversation
 from .anthropic_stream import STOP_REASONS, AnthropicParser, error_in, parse_usage
@@ -118,7 +119,7 @@ class AnthropicProvider(Provider):
     def validate_request(self, request: Request) -> None:
         super().validate_request(request)
         choice, level = request.tool_choice, request.thinking_level
-        model = request.model.split("/", 1)[-1]
+        model = split_model(request.model)[1]
         if choice is not None and choice.forces_tool and level and self._thinking_on(request, model):
             raise InvalidRequestError(
                 f"tool_choice {choice.mode!r} forces a tool call, which Anthropic rejects while "

@@ -9,7 +9,7 @@ from typing import Any, Callable, Dict, List, Optional
 from ..errors import ProviderError
 from ..events import Event
 from ..types import FinishReason, ReasoningBlock, Response, Usage
-from .base import StreamParser
+from .base import StreamParser, reply_error
 
 __all__ = ["AnthropicParser", "parse_usage", "error_in", "STOP_REASONS"]
 
@@ -45,10 +45,7 @@ def parse_usage(usage: Optional[Dict[str, Any]]) -> Optional[Usage]:
 
 def error_in(where: str, error: Any, provider: str) -> ProviderError:
     """The error of an ``error`` event or of an error body inside a 200 reply."""
-    error = error if isinstance(error, dict) else {"message": str(error)}
-    error_type = error.get("type")
-    return ProviderError(f"error in {where}: {error.get('message') or error}", provider=provider,
-                         error_type=error_type, retryable=error_type in _RETRYABLE_ERRORS)
+    return reply_error(error, provider, f"error in {where}", ("type",), _RETRYABLE_ERRORS)
 
 
 class _Block:

@@ -17,7 +17,7 @@ from ..types import Message, Response, Role
 
 __all__ = [
     "Provider", "WirePlan", "ErrorInfo", "StreamParser", "decode_json", "clamp_level", "LEVEL_ORDER", "LEVEL_WIRE",
-    "reasons_at",
+    "reasons_at", "reply_error",
 ]
 
 
@@ -74,6 +74,19 @@ def reasons_at(accepted: Optional[Sequence[str]], effort: Optional[str]) -> bool
     if effort is None:
         return "none" not in accepted
     return effort != "none"
+
+
+def reply_error(error: Any, provider: str, what: str, type_keys: Sequence[str] = ("type",),
+                retryable_types: Iterable[str] = ()) -> ProviderError:
+    """The ``ProviderError`` for an error object found inside a 200 reply (a stream event
+    or a body): its message, its type (the first of ``type_keys`` present), and whether
+    that type is worth another attempt."""
+    if not isinstance(error, dict):
+        error = {"message": str(error) if error else None}
+    error_type = next((error[key] for key in type_keys if error.get(key)), None)
+    return ProviderError(f"{what}: {error.get('message') or 'no message'}", provider=provider,
+                         error_type=str(error_type) if error_type is not None else None,
+                         retryable=error_type in set(retryable_types))
 
 
 def decode_json(data: str, provider: str, what: str = "stream event") -> Any:

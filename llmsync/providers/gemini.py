@@ -6,7 +6,6 @@ ai.google.dev/gemini-api/docs/thought-signatures, and googleapis/python-genai
 ``google/genai/types.py`` for the enums (FunctionCallingConfigMode, ThinkingLevel). Replies
 are read in ``gemini_stream.py``.
 """
-import mimetypes
 from typing import Any, Dict, List, Optional, Tuple
 
 from ..auth import ApiKey
@@ -297,10 +296,21 @@ def _user_part(part: Any) -> Dict[str, Any]:
         if part.url and part.url.startswith("data:"):
             return {"inlineData": _data_url(part.url)}
         if part.url:
-            mime = part.media_type or mimetypes.guess_type(part.url)[0]
+            mime = part.media_type or _media_type_of(part.url)
             file_data = {"mimeType": mime, "fileUri": part.url} if mime else {"fileUri": part.url}
             return {"fileData": file_data}
     raise InvalidRequestError(f"unsupported content part {part!r}")
+
+
+# A file URI's media type when the part names none (mimetypes.guess_type would read the
+# system's mime.types: a provider does no I/O).
+_MEDIA_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".webp": "image/webp",
+                ".gif": "image/gif", ".heic": "image/heic", ".pdf": "application/pdf"}
+
+
+def _media_type_of(url: str) -> Optional[str]:
+    path = url.split("?", 1)[0].lower()
+    return next((media for suffix, media in _MEDIA_TYPES.items() if path.endswith(suffix)), None)
 
 
 def _data_url(url: str) -> Dict[str, str]:

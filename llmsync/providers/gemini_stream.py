@@ -11,7 +11,7 @@ from typing import Any, Dict, List, Optional
 from ..errors import ProviderError
 from ..events import Event
 from ..types import FinishReason, ReasoningBlock, Response, Usage
-from .base import StreamParser
+from .base import StreamParser, reply_error
 
 __all__ = ["PROVIDER_ID", "GeminiParser", "parse_usage", "FINISH_REASONS"]
 
@@ -50,14 +50,7 @@ def parse_usage(meta: Optional[Dict[str, Any]]) -> Optional[Usage]:
 
 def _reply_error(error: Any, provider: str) -> ProviderError:
     """An error object found inside a 200 reply (a stream chunk or a JSON-array body)."""
-    error = error if isinstance(error, dict) else {"message": str(error)}
-    status = error.get("status")
-    return ProviderError(
-        f"error in reply: {error.get('message') or error}",
-        provider=provider,
-        error_type=str(status) if status else None,
-        retryable=status in _RETRYABLE_STATUSES,
-    )
+    return reply_error(error, provider, "error in reply", ("status",), _RETRYABLE_STATUSES)
 
 
 class GeminiParser(StreamParser):

@@ -10,7 +10,7 @@ from ..errors import InvalidRequestError, ProviderError
 from ..events import Event
 from ..options import Request, ThinkingLevel
 from ..types import Document, FinishReason, Image, Message, Response, Role, Text, ToolChoice, Usage
-from .base import LEVEL_WIRE, ErrorInfo, Provider, StreamParser, WirePlan, clamp_level, reasons_at
+from .base import LEVEL_WIRE, ErrorInfo, Provider, StreamParser, WirePlan, clamp_level, reasons_at, reply_error
 
 __all__ = ["ChatCompletionsProvider", "ChatCompletionsParser", "OpenAIProvider", "providers", "parse_usage"]
 
@@ -148,13 +148,8 @@ class ChatCompletionsParser(StreamParser):
         return out
 
 
-def _stream_error(chunk: Dict[str, Any], provider: str) -> ProviderError:
-    error = chunk["error"] if isinstance(chunk["error"], dict) else {"message": str(chunk["error"])}
-    return ProviderError(
-        f"error in stream: {error.get('message') or error}",
-        provider=provider,
-        error_type=str(error.get("type") or error.get("code") or "") or None,
-    )
+def _stream_error(body: Dict[str, Any], provider: str) -> ProviderError:
+    return reply_error(body["error"], provider, "error in stream", ("type", "code"), ("server_error",))
 
 
 class ChatCompletionsProvider(Provider):

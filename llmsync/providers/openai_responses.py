@@ -19,7 +19,7 @@ from ..errors import ProviderError
 from ..events import Event
 from ..options import Request, ThinkingLevel
 from ..types import FinishReason, ReasoningBlock, Response, ToolChoice, Usage
-from .base import LEVEL_WIRE, ErrorInfo, Provider, StreamParser, WirePlan, clamp_level, reasons_at
+from .base import LEVEL_WIRE, ErrorInfo, Provider, StreamParser, WirePlan, clamp_level, reasons_at, reply_error
 from .openai import OpenAIProvider, is_chat_model
 from .responses_items import PROVIDER_ID, instructions, wire_input
 
@@ -54,15 +54,7 @@ def parse_usage(usage: Any) -> Optional[Usage]:
 
 def _error(error: Any, provider: str, what: str) -> ProviderError:
     """A ``ProviderError`` from an ``{code, message}`` object (or a bare string)."""
-    if not isinstance(error, dict):
-        error = {"message": str(error) if error else None}
-    code = error.get("code") or error.get("type")
-    return ProviderError(
-        f"{what}: {error.get('message') or 'no message'}",
-        provider=provider,
-        error_type=str(code) if code else None,
-        retryable=code in _RETRYABLE_CODES,
-    )
+    return reply_error(error, provider, what, ("code", "type"), _RETRYABLE_CODES)
 
 
 # -- reading output items (shared by streamed and whole replies) ---------------------------
