@@ -132,7 +132,10 @@ class StreamConnection:
                     break
         except LLMError as error:
             self.release()
-            raise self._explain(error) from error
+            explained = self._explain(error)
+            if explained is error:
+                raise
+            raise explained from error
         finally:
             self.first_token.cancel()
         _, read = bounded_timeout(read_timeout, self.total)
