@@ -12,6 +12,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from ..errors import InvalidRequestError
 from ..options import CacheOptions, Request
 from ..types import Document, Image, Message, Role, Text
+from .base import split_data_url
 
 __all__ = ["PROVIDER_ID", "conversation", "apply_tools", "apply_cache"]
 
@@ -140,8 +141,7 @@ def _part(part: Any) -> Dict[str, Any]:
 
 def _source(url: Optional[str], data: Optional[str], media_type: Optional[str], what: str) -> Dict[str, Any]:
     if url and url.startswith("data:"):
-        head, _, data = url.partition(",")
-        media_type = head[len("data:"):].split(";", 1)[0]
+        media_type, data = split_data_url(url, "Anthropic")
     elif url:
         return {"type": "url", "url": url}
     if not data or not media_type:

@@ -5,7 +5,7 @@ A provider never does I/O, never sleeps and never retries (``llmsync.transport``
 """
 import json
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterable, List, Optional, Sequence
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from ..auth import ApiKey, AuthStore
 from ..builder import ResponseBuilder
@@ -17,7 +17,7 @@ from ..types import Message, Response, Role
 
 __all__ = [
     "Provider", "WirePlan", "ErrorInfo", "StreamParser", "decode_json", "clamp_level", "LEVEL_ORDER", "LEVEL_WIRE",
-    "reasons_at", "reply_error",
+    "reasons_at", "reply_error", "data_url", "split_data_url",
 ]
 
 
@@ -74,6 +74,29 @@ def reasons_at(accepted: Optional[Sequence[str]], effort: Optional[str]) -> bool
     if effort is None:
         return "none" not in accepted
     return effort != "none"
+
+
+def data_url(media_type: str, data: Optional[str]) -> str:
+    """An RFC 2397 ``data:`` URL for base64 ``data``.
+
+    Raises:
+        InvalidRequestError: there is no data (a part with neither url nor data).
+    """
+    if not data:
+        raise InvalidRequestError("an image or document needs a url, or base64 data with its media_type")
+    return f"data:{media_type};base64,{data}"
+
+
+def split_data_url(url: str, provider: str) -> Tuple[str, str]:
+    """(media type, base64 data) of a base64 ``data:`` URL.
+
+    Raises:
+        InvalidRequestError: the URL is not base64 (the providers take no other encoding).
+    """
+    head, _, data = url.partition(",")
+    if not head.startswith("data:") or not head.endswith(";base64"):
+        raise InvalidRequestError(f"{provider} takes base64 data URLs only, got {url[:40]!r}...")
+    return head[len("data:"):-len(";base64")] or "application/octet-stream", data
 
 
 def reply_error(error: Any, provider: str, what: str, type_keys: Sequence[str] = ("type",),

@@ -12,7 +12,7 @@ from ..auth import ApiKey
 from ..errors import InvalidRequestError, ProviderError
 from ..options import Request, ThinkingLevel
 from ..types import Document, Image, Message, Response, Role, Text, ToolChoice, ToolDefinition
-from .base import ErrorInfo, Provider, WirePlan, clamp_level
+from .base import ErrorInfo, Provider, WirePlan, clamp_level, split_data_url
 from .gemini_schema import json_schema
 from .gemini_stream import FINISH_REASONS, PROVIDER_ID, GeminiParser, parse_usage
 
@@ -314,10 +314,8 @@ def _media_type_of(url: str) -> Optional[str]:
 
 
 def _data_url(url: str) -> Dict[str, str]:
-    head, _, data = url.partition(",")
-    if not head.endswith(";base64"):
-        raise InvalidRequestError(f"Gemini takes base64 data URLs only, got {url[:40]!r}...")
-    return {"mimeType": head[len("data:"):-len(";base64")] or "application/octet-stream", "data": data}
+    media_type, data = split_data_url(url, "Gemini")
+    return {"mimeType": media_type, "data": data}
 
 
 def providers() -> List[Provider]:

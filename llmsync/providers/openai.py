@@ -10,7 +10,8 @@ from ..errors import InvalidRequestError, ProviderError
 from ..events import Event
 from ..options import Request, ThinkingLevel
 from ..types import Document, FinishReason, Image, Message, Response, Role, Text, ToolChoice, Usage
-from .base import LEVEL_WIRE, ErrorInfo, Provider, StreamParser, WirePlan, clamp_level, reasons_at, reply_error
+from .base import (LEVEL_WIRE, ErrorInfo, Provider, StreamParser, WirePlan, clamp_level, data_url, reasons_at,
+                   reply_error)
 
 __all__ = ["ChatCompletionsProvider", "ChatCompletionsParser", "OpenAIProvider", "providers", "parse_usage"]
 
@@ -295,13 +296,13 @@ def _wire_part(part: Any) -> Dict[str, Any]:
     if isinstance(part, Text):
         return {"type": "text", "text": part.text}
     if isinstance(part, Image):
-        url = part.url or f"data:{part.media_type or 'image/png'};base64,{part.data}"
+        url = part.url or data_url(part.media_type or "image/png", part.data)
         return {"type": "image_url", "image_url": {"url": url}}
     if isinstance(part, Document):
         if part.data is None:
             raise InvalidRequestError("Chat Completions takes documents as base64 data, not URLs")
         return {"type": "file", "file": {"filename": "document.pdf",
-                                         "file_data": f"data:{part.media_type};base64,{part.data}"}}
+                                         "file_data": data_url(part.media_type, part.data)}}
     raise InvalidRequestError(f"unsupported content part {part!r}")
 
 

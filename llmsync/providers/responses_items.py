@@ -11,6 +11,7 @@ from typing import Any, Dict, Iterable, List, Optional
 from ..errors import InvalidRequestError
 from ..options import Request
 from ..types import Document, Image, Message, ReasoningBlock, Role
+from .base import data_url
 
 __all__ = ["PROVIDER_ID", "wire_input", "instructions"]
 
@@ -19,14 +20,14 @@ PROVIDER_ID = "openai-responses"
 
 def _input_part(part: Any) -> Dict[str, Any]:
     if isinstance(part, Image):
-        url = part.url or f"data:{part.media_type or 'image/png'};base64,{part.data}"
+        url = part.url or data_url(part.media_type or "image/png", part.data)
         # ``detail`` is required in response_input_image_param.py.
         return {"type": "input_image", "image_url": url, "detail": "auto"}
     if isinstance(part, Document):
         if part.data is None:
             return {"type": "input_file", "file_url": part.url}
         return {"type": "input_file", "filename": "document.pdf",
-                "file_data": f"data:{part.media_type};base64,{part.data}"}
+                "file_data": data_url(part.media_type, part.data)}
     text = getattr(part, "text", None)
     if isinstance(text, str):
         return {"type": "input_text", "text": text}

@@ -565,3 +565,12 @@ def test_recording_parses_to_what_its_body_says(name, client, server):
     assert_matches_expected(response, expected)
     if expected["reasoning"]:
         assert response.reasoning_blocks[0].signature
+
+
+def test_a_data_url_that_is_not_base64_is_refused_before_any_http():
+    from llmsync.providers.anthropic import AnthropicProvider
+
+    request = llmsync.Request("anthropic/claude-sonnet-4-5", [llmsync.Message.user(
+        [llmsync.Image(url="data:image/png,raw-bytes")])], max_tokens=10)
+    with pytest.raises(llmsync.InvalidRequestError, match="base64 data URLs only"):
+        AnthropicProvider().build_request(request, "claude-sonnet-4-5")
