@@ -2,7 +2,7 @@
 import json
 import os
 import stat
-from typing import Dict, List, Mapping, Optional, Sequence, Union
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Union
 
 from .errors import AuthenticationError
 
@@ -14,25 +14,31 @@ DEFAULT_AUTH_FILE = "~/.config/llmsync/auth.json"
 class ApiKey:
     """A secret that never shows itself: ``repr`` and ``str`` are redacted.
 
+    Either a fixed secret, or a ``token_provider``: a callable returning a fresh token
+    (an Azure Entra ID or Google OAuth access token), called for every request and
+    never cached here, so a token is never used past the expiry its provider knows.
     ``reveal()`` returns the secret; only the transport calls it, to build headers.
     """
 
-    __slots__ = ("_secret", "source")
+    __slots__ = ("_secret", "_token_provider", "source")
 
-    def __init__(self, secret: str, source: str = "explicit") -> None:
-        if not isinstance(secret, str) or not secret.strip():
-            raise AuthenticationError(f"an API key must be a non-empty string (from {source})")
-        secret = secret.strip()
-        if not (secret.isascii() and secret.isprintable()):
-            # Never quote it: requests and http.client would put it in their messages.
-            raise AuthenticationError(
-                f"the API key from {source} holds a line break, a control character or a "
-                "non-ASCII character (pasted with extra characters?); keys are printable ASCII")
-        self._secret = secret
+    def __init__(self, secret: Optional[str] = None, source: str = "explicit",
+                 token_provider: Optional[Callable[[], str]] = None) -> None:
+        if token_provider is not None:
+            if secret is not None or not callable(token_provider):
+                raise AuthenticationError(
+                    f"ApiKey takes a secret or a callable token_provider, not both (from {source})")
+            self._secret: Optional[str] = None
+        else:
+            self._secret = _checked(secret, source)
+        self._token_provider = token_provider
         self.source = source
 
     def reveal(self) -> str:
-        return self._secret
+        """The secret: the fixed one, or a token fetched from ``token_provider`` now."""
+        if self._token_provider is None:
+            return self._secret  # type: ignore[return-value]
+        return _checked(self._token_provider(), f"{self.source} token_provider")
 
     def __repr__(self) -> str:
         return f"ApiKey('***', source={self.source!r})"
@@ -40,13 +46,27 @@ class ApiKey:
     __str__ = __repr__
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, ApiKey) and other._secret == self._secret
+        return (isinstance(other, ApiKey) and other._secret == self._secret
+                and other._token_provider == self._token_provider)
 
     def __hash__(self) -> int:
-        return hash(self._secret)
+        return hash((self._secret, self._token_provider))
 
     def __reduce__(self):
-        return (ApiKey, (self._secret, self.source))
+        return (ApiKey, (self._secret, self.source, self._token_provider))
+
+
+def _checked(secret: object, source: str) -> str:
+    """``secret`` stripped, or ``AuthenticationError`` (never quoting it)."""
+    if not isinstance(secret, str) or not secret.strip():
+        raise AuthenticationError(f"an API key must be a non-empty string (from {source})")
+    secret = secret.strip()
+    if not (secret.isascii() and secret.isprintable()):
+        # Never quote it: requests and http.client would put it in their messages.
+        raise AuthenticationError(
+            f"the API key from {source} holds a line break, a control character or a "
+            "non-ASCII character (pasted with extra characters?); keys are printable ASCII")
+    return secret
 
 
 class AuthStore:

@@ -7,7 +7,7 @@ tool_choice_*_param.py); anthropics/skills ``skills/claude-api/references/thinki
 for which model takes which thinking and effort settings.
 """
 import re
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from ..errors import InvalidRequestError, ProviderError
 from ..options import Request, ThinkingLevel
@@ -220,7 +220,8 @@ class AnthropicProvider(Provider):
             raise ProviderError(f"unexpected reply body: {str(body)[:200]!r}", provider=self.id)
         return AnthropicParser(self.id, model).replay(body)
 
-    def describe_error(self, status: int, payload: Any, text: str) -> ErrorInfo:
+    def describe_error(self, status: int, payload: Any, text: str,
+                       headers: Optional[Mapping[str, str]] = None) -> ErrorInfo:
         """Read ``{"type": "error", "error": {"type", "message"}}``."""
         error = payload.get("error") if isinstance(payload, dict) else None
         if isinstance(error, dict):

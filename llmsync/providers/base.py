@@ -5,7 +5,7 @@ A provider never does I/O, never sleeps and never retries (``llmsync.transport``
 """
 import json
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 from ..auth import ApiKey, AuthStore
 from ..builder import ResponseBuilder
@@ -164,6 +164,8 @@ class Provider:
     key_id: Optional[str] = None  # another provider id whose key this one may use
     requires_key: bool = True
     supports_streaming: bool = True
+    # Content types a streamed reply may carry (matched as substrings).
+    stream_content_types: Tuple[str, ...] = ("event-stream",)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.id!r}>"
@@ -172,6 +174,14 @@ class Provider:
     def base_url_env(self) -> str:
         """The environment variable that overrides the base URL, e.g. ``OPENAI_BASE_URL``."""
         return self.id.upper().replace("-", "_") + "_BASE_URL"
+
+    def base_url_from_environment(self, environ: Mapping[str, str]) -> Optional[str]:
+        """The base URL when neither ``base_urls`` nor ``<ID>_BASE_URL`` gives one.
+
+        ``default_base_url`` here; a cloud provider builds it from its own variables
+        (region, project) and raises ``InvalidRequestError`` naming a missing one.
+        """
+        return self.default_base_url
 
     # -- catalog ------------------------------------------------------------------
 
@@ -206,7 +216,16 @@ class Provider:
         return key
 
     def auth_headers(self, key: Optional[ApiKey]) -> Dict[str, str]:
+        """The headers that carry ``key``; every one of them is a credential header."""
         return {"Authorization": f"Bearer {key.reveal()}"} if key else {}
+
+    def sign_request(self, key: Optional[ApiKey], url: str, headers: Mapping[str, str],
+                     body: bytes) -> Dict[str, str]:
+        """Headers that sign one attempt (AWS SigV4, say), computed anew for every attempt.
+
+        Credential headers too. None by default.
+        """
+        return {}
 
     # -- validation -------------------------------------------------------------------
 
@@ -252,6 +271,21 @@ class Provider:
     def stream_parser(self, model: str) -> StreamParser:
         raise NotImplementedError
 
-    def describe_error(self, status: int, payload: Any, text: str) -> ErrorInfo:
-        """Pull the provider's message out of an error body (``payload`` is None if not JSON)."""
+    def decode_stream(self, chunks: Iterator[bytes]) -> Iterator[Tuple[str, str]]:
+        """Split a streamed body into ``(event name, data)`` pairs: server-sent events here.
+
+        Providers with another framing (AWS event streams) override it; the pairs go to
+        their ``StreamParser.feed``.
+        """
+        from sseclient import SSEClient
+
+        for event in SSEClient(chunks).events():
+            yield event.event, event.data
+
+    def describe_error(self, status: int, payload: Any, text: str,
+                       headers: Optional[Mapping[str, str]] = None) -> ErrorInfo:
+        """Pull the provider's message out of an error body (``payload`` is None if not JSON).
+
+        ``headers`` are the response headers (some providers put the error type there).
+        """
         return ErrorInfo(message=text[:500] or f"HTTP {status}")

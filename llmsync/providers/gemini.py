@@ -6,7 +6,7 @@ ai.google.dev/gemini-api/docs/thought-signatures, and googleapis/python-genai
 ``google/genai/types.py`` for the enums (FunctionCallingConfigMode, ThinkingLevel). Replies
 are read in ``gemini_stream.py``.
 """
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from ..auth import ApiKey
 from ..errors import InvalidRequestError, ProviderError
@@ -221,7 +221,8 @@ class GeminiProvider(Provider):
             parser.feed_chunk(chunk)
         return parser.builder.build()
 
-    def describe_error(self, status: int, payload: Any, text: str) -> ErrorInfo:
+    def describe_error(self, status: int, payload: Any, text: str,
+                       headers: Optional[Mapping[str, str]] = None) -> ErrorInfo:
         """Google's ``{"error": {"code", "message", "status", "details"}}`` body.
 
         The ``status`` ("INVALID_ARGUMENT", "RESOURCE_EXHAUSTED", ...) becomes

@@ -4,7 +4,7 @@ OpenAI-compatible family in ``compat.py``.
 Wire reference: platform.openai.com/docs/api-reference/chat and openai-python
 ``src/openai/types/chat/`` (chat_completion_chunk.py, completion_create_params.py).
 """
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Mapping, Optional
 
 from ..errors import InvalidRequestError, ProviderError
 from ..events import Event
@@ -279,7 +279,8 @@ class ChatCompletionsProvider(Provider):
             raise ProviderError(f"unexpected reply body: {str(body)[:200]!r}", provider=self.id)
         return self.stream_parser(model).replay(body)
 
-    def describe_error(self, status: int, payload: Any, text: str) -> ErrorInfo:
+    def describe_error(self, status: int, payload: Any, text: str,
+                       headers: Optional[Mapping[str, str]] = None) -> ErrorInfo:
         error = payload.get("error") if isinstance(payload, dict) else None
         if isinstance(error, dict):
             message = str(error.get("message") or text[:500])

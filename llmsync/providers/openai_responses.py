@@ -11,7 +11,7 @@ response_stream_event.py, response_reasoning_item_param.py, function_tool_param.
 response_error_event.py).
 """
 import re
-from typing import Any, Callable, Dict, List, Optional, Set
+from typing import Any, Callable, Dict, List, Mapping, Optional, Set
 
 from ..builder import ResponseBuilder
 from ..catalog import ModelMeta, lookup, models
@@ -340,7 +340,8 @@ class OpenAIResponsesProvider(Provider):
         finish(builder, body, None)
         return builder.build()
 
-    def describe_error(self, status: int, payload: Any, text: str) -> ErrorInfo:
+    def describe_error(self, status: int, payload: Any, text: str,
+                       headers: Optional[Mapping[str, str]] = None) -> ErrorInfo:
         """OpenAI error bodies: ``{"error": {"message", "type", "code", "param"}}``."""
         return _OPENAI.describe_error(status, payload, text)
 
