@@ -1,8 +1,10 @@
-"""The model catalog: capabilities and prices, kept as data in ``llmsync/data/models.json``.
+"""The model catalog: capabilities and prices, kept as data in ``llmsync/data/models*.json``
+(``models.json`` for the direct APIs, one ``models_<cloud>.json`` per cloud).
 
 The file is read on first use, not at import. Unknown models still work: lookups return
 None and callers fall back to sane defaults.
 """
+import glob
 import json
 import os
 import threading
@@ -13,7 +15,7 @@ from .types import Usage
 
 __all__ = ["ModelMeta", "models", "lookup", "cost_of", "price"]
 
-_DATA_FILE = os.path.join(os.path.dirname(__file__), "data", "models.json")
+_DATA_FILES = os.path.join(os.path.dirname(__file__), "data", "models*.json")
 
 
 @dataclass(frozen=True)
@@ -55,13 +57,14 @@ def _load() -> Dict[str, Dict[str, ModelMeta]]:
     if _by_provider is None:
         with _lock:
             if _by_provider is None:
-                with open(_DATA_FILE, encoding="utf-8") as handle:
-                    data = json.load(handle)
                 known = set(ModelMeta.__dataclass_fields__)
                 table: Dict[str, Dict[str, ModelMeta]] = {}
-                for entry in data["models"]:
-                    meta = ModelMeta(**{k: v for k, v in entry.items() if k in known})
-                    table.setdefault(meta.provider, {})[meta.id] = meta
+                for path in sorted(glob.glob(_DATA_FILES)):
+                    with open(path, encoding="utf-8") as handle:
+                        data = json.load(handle)
+                    for entry in data["models"]:
+                        meta = ModelMeta(**{k: v for k, v in entry.items() if k in known})
+                        table.setdefault(meta.provider, {})[meta.id] = meta
                 _by_provider = table
     return _by_provider
 
