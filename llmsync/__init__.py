@@ -48,6 +48,9 @@ _EXPORTS = {
     "TimeoutError": "errors",
     "ProviderError": "errors",
     "StreamError": "errors",
+    "CancelledError": "errors",
+    "OutputParseError": "errors",
+    "LLMSyncWarning": "errors",
     "ApiKey": "auth",
     "AuthStore": "auth",
     "ModelMeta": "catalog",
@@ -83,8 +86,9 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .batch import BatchResult
     from .catalog import ModelMeta, models
     from .client import Client, Plan
-    from .errors import (AuthenticationError, ContextLengthError, InvalidRequestError, LLMError,
-                         NetworkError, ProviderError, RateLimitError, StreamError, TimeoutError)
+    from .errors import (AuthenticationError, CancelledError, ContextLengthError, InvalidRequestError, LLMError,
+                         LLMSyncWarning, NetworkError, OutputParseError, ProviderError, RateLimitError, StreamError,
+                         TimeoutError)
     from .events import (Completed, ReasoningDelta, TextDelta, ToolCallDelta, ToolCallEnd,
                          ToolCallStart, ToolResult, UsageUpdate)
     from .options import (CacheOptions, EffortLevel, ParallelToolConfig, Request, RetryCondition,

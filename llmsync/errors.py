@@ -10,8 +10,12 @@ sseclient) are translated in ``llmsync.transport`` and chained with ``raise ... 
     │   └── ContextLengthError       the prompt does not fit the model's context window
     ├── NetworkError                 connection refused, DNS, reset
     │   └── TimeoutError             connect/read/first-token/total deadline (also builtin)
-    └── ProviderError                5xx, overloaded, malformed bodies
-        └── StreamError              a stream broke after events reached the caller
+    ├── ProviderError                5xx, overloaded, malformed bodies
+    │   └── StreamError              a stream broke after events reached the caller
+    ├── CancelledError               ended by ``Cancel.cancel()`` or ``Client.close()``
+    └── OutputParseError             a structured reply that does not parse; .response
+
+    LLMSyncWarning (a UserWarning)   an option was adapted or dropped to fit the provider
 
 Whether an error may be retried is part of its type (``retryable``), refined per
 instance for HTTP errors (a 5xx is retryable, a malformed 200 body is not).
@@ -32,6 +36,9 @@ __all__ = [
     "TimeoutError",
     "ProviderError",
     "StreamError",
+    "CancelledError",
+    "OutputParseError",
+    "LLMSyncWarning",
 ]
 
 
@@ -137,3 +144,20 @@ class ProviderError(LLMError):
 
 class StreamError(ProviderError):
     """A stream broke after events reached the caller; ``partial`` holds what arrived."""
+
+
+class CancelledError(LLMError):
+    """The call was cancelled (``Cancel.cancel()`` or ``Client.close()``); ``partial``
+    holds what arrived before."""
+
+
+class OutputParseError(LLMError):
+    """A structured reply did not parse or validate; ``response`` holds the raw reply."""
+
+    def __init__(self, message: str, *, response: "Optional[Response]" = None, **context) -> None:
+        super().__init__(message, **context)
+        self.response = response
+
+
+class LLMSyncWarning(UserWarning):
+    """An option was adapted or dropped to fit the provider or model (see ``explain()``)."""
