@@ -8,7 +8,13 @@ from llmsync import errors
 
 def test_every_error_is_an_llm_error():
     for name in errors.__all__:
-        assert issubclass(getattr(errors, name), errors.LLMError)
+        if name != "LLMSyncWarning":
+            assert issubclass(getattr(errors, name), errors.LLMError)
+
+
+def test_the_warning_is_a_user_warning_not_an_error():
+    assert issubclass(errors.LLMSyncWarning, UserWarning)
+    assert not issubclass(errors.LLMSyncWarning, errors.LLMError)
 
 
 def test_timeout_is_also_the_builtin_timeout_and_a_network_error():
