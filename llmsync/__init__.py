@@ -24,6 +24,10 @@ _EXPORTS = {
     "Usage": "types",
     "FinishReason": "types",
     "Response": "types",
+    "Citation": "types",
+    "ServerToolCall": "types",
+    "RateLimitInfo": "types",
+    "TokenLogprob": "types",
     "Request": "options",
     "ThinkingLevel": "options",
     "EffortLevel": "options",
@@ -97,5 +101,5 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .registry import get_provider, register_provider
     from .stream import Stream
     from .tools import RunResult, Tool, ToolExecutor, tool
-    from .types import (Document, FinishReason, Image, Message, ReasoningBlock, Response, Role, Text,
-                        ToolCall, ToolChoice, ToolDefinition, Usage)
+    from .types import (Citation, Document, FinishReason, Image, Message, RateLimitInfo, ReasoningBlock, Response,
+                        Role, ServerToolCall, Text, TokenLogprob, ToolCall, ToolChoice, ToolDefinition, Usage)

@@ -27,6 +27,10 @@ __all__ = [
     "ToolChoice",
     "Message",
     "Usage",
+    "Citation",
+    "ServerToolCall",
+    "RateLimitInfo",
+    "TokenLogprob",
     "Response",
 ]
 
@@ -354,12 +358,72 @@ class Usage:
 
 @dataclass_json
 @dataclass
+class Citation:
+    """A source the reply cites: a web page, a document passage or a grounding chunk.
+
+    ``url`` may be None (a document citation); ``title`` and ``cited_text`` are kept
+    whenever the provider sends them.
+    """
+
+    url: Optional[str] = None
+    title: Optional[str] = None
+    cited_text: Optional[str] = None
+
+
+@dataclass_json
+@dataclass
+class ServerToolCall:
+    """Work the provider ran itself (web search, code execution): nothing for the caller to run.
+
+    ``input`` is what the model asked for (a dict, e.g. ``{"query": ...}`` or
+    ``{"code": ...}``); ``output`` what the tool returned, in the provider's shape.
+    """
+
+    id: Optional[str] = None
+    name: str = ""
+    input: Any = None
+    output: Any = None
+
+
+@dataclass_json
+@dataclass
+class RateLimitInfo:
+    """Rate-limit state from the response headers; None where a header is absent.
+
+    Counts are ints; ``reset_*`` are seconds until the limit resets, as floats.
+    """
+
+    limit_requests: Optional[int] = None
+    remaining_requests: Optional[int] = None
+    reset_requests: Optional[float] = None
+    limit_tokens: Optional[int] = None
+    remaining_tokens: Optional[int] = None
+    reset_tokens: Optional[float] = None
+
+
+@dataclass_json
+@dataclass
+class TokenLogprob:
+    """One output token's log probability, with the most likely alternatives in ``top``."""
+
+    token: str = ""
+    logprob: float = 0.0
+    top: List["TokenLogprob"] = field(default_factory=list)
+
+
+@dataclass_json
+@dataclass
 class Response:
     """A model's complete reply, streamed or not.
 
     ``content`` is the visible text (None when there is none); ``reasoning`` the
     concatenated thinking text; ``reasoning_blocks`` what must be sent back with the
-    next turn. ``error_message`` explains a ``FinishReason.ERROR``.
+    next turn. ``error_message`` explains a ``FinishReason.ERROR``. ``refusal`` holds an
+    explicit refusal's text (never ``content``); ``parsed`` the structured-output value
+    (not serialised). ``citations`` and ``server_tool_calls`` are the sources and the
+    provider-run tools of the reply. The metadata fields (``request_id``, ``headers``,
+    ``rate_limit``, ``attempts``, ``latency``, ``time_to_first_token``) come from the
+    HTTP exchange.
     """
 
     content: Optional[str] = None
@@ -372,6 +436,17 @@ class Response:
     id: Optional[str] = None
     reasoning_blocks: List[ReasoningBlock] = field(default_factory=list)
     error_message: Optional[str] = None
+    refusal: Optional[str] = None
+    parsed: Any = field(default=None, compare=False, metadata=config(exclude=lambda _value: True))
+    citations: List[Citation] = field(default_factory=list)
+    server_tool_calls: List[ServerToolCall] = field(default_factory=list)
+    logprobs: Optional[List[TokenLogprob]] = None
+    request_id: Optional[str] = None
+    headers: Dict[str, str] = field(default_factory=dict)
+    rate_limit: Optional[RateLimitInfo] = None
+    attempts: int = 1
+    latency: Optional[float] = None
+    time_to_first_token: Optional[float] = None
 
     @property
     def cost(self) -> Optional[float]:
