@@ -105,13 +105,15 @@ class OpenAIChatFormat(WireFormat):
                 "usage": openai_usage(reply)}
 
 
-# Modules under llmsync.testing that each define FORMAT, a WireFormat of one provider.
-_FORMAT_MODULES = ("anthropic_wire", "gemini_wire", "responses_wire")
+# Modules under llmsync.testing that each define FORMAT, a WireFormat of one provider
+# (or FORMATS, several, tried in order).
+_FORMAT_MODULES = ("vertex_wire", "anthropic_wire", "gemini_wire", "responses_wire")
 
 FORMATS: List[WireFormat] = [OpenAIChatFormat()]
 for _name in _FORMAT_MODULES:
     try:
-        FORMATS.append(importlib.import_module(f"llmsync.testing.{_name}").FORMAT)
+        _module = importlib.import_module(f"llmsync.testing.{_name}")
+        FORMATS.extend(getattr(_module, "FORMATS", None) or [_module.FORMAT])
     except ModuleNotFoundError as _exc:
         if _exc.name != f"llmsync.testing.{_name}":
             raise
