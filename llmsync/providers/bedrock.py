@@ -1,0 +1,279 @@
+"""AWS Bedrock Runtime: Converse (``POST /model/{modelId}/converse``) and ConverseStream
+(``POST /model/{modelId}/converse-stream``, an AWS event stream).
+
+Wire reference: the Converse and ConverseStream API reference
+(docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_Converse.html) and
+botocore's service model ``botocore/data/bedrock-runtime/2023-09-30/service-2.json``,
+the shapes botocore itself serialises. Model families take reasoning settings through
+``additionalModelRequestFields``: Claude its Anthropic ``thinking`` object, Nova 2
+``reasoningConfig``, gpt-oss ``reasoning_effort`` (Bedrock user guide, "Inference
+request parameters" per model).
+
+Credentials: a Bedrock API key sent as a Bearer token, else botocore's credential chain
+and SigV4 (``bedrock_auth``). botocore is imported only when needed.
+"""
+import json
+import re
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple
+from urllib.parse import quote
+
+from ..auth import ApiKey, AuthStore
+from ..errors import InvalidRequestError, ProviderError
+from ..options import Request, ThinkingLevel
+from ..types import Response
+from .base import ErrorInfo, Provider, StreamParser, WirePlan
+from .bedrock_auth import AwsSigner, environment_region
+from .bedrock_messages import apply_cache, conversation, tool_config
+from .bedrock_stream import BedrockParser, decode_event_stream, is_context_length, require_botocore
+
+__all__ = ["BedrockProvider", "providers"]
+
+PROVIDER_ID = "bedrock"
+
+_NOVA_EFFORT = {ThinkingLevel.MINIMAL: "low", ThinkingLevel.LOW: "low", ThinkingLevel.MEDIUM: "medium",
+                ThinkingLevel.HIGH: "high", ThinkingLevel.XHIGH: "high"}
+
+# What a user meets first, and what to do about it (Bedrock user guide, "Troubleshooting
+# Amazon Bedrock API error codes"; "Access Amazon Bedrock foundation models").
+_HINTS: Tuple[Tuple[str, "re.Pattern[str]", str], ...] = (
+    ("AccessDeniedException", re.compile(r"don't have access to the model", re.I),
+     "grant access to this model in the Bedrock console (Model access) for this region, and allow "
+     "bedrock:InvokeModel (bedrock:InvokeModelWithResponseStream for streams) in IAM"),
+    ("ValidationException", re.compile(r"model identifier is invalid", re.I),
+     "check the model id and that it is offered in $AWS_REGION: cross-region profiles need a region "
+     "of their geography (us.* a US region, eu.* a European one)"),
+    ("ValidationException", re.compile(r"on-demand throughput", re.I),
+     "this model is served only through an inference profile: use e.g. 'bedrock/us.<model id>' or "
+     "'bedrock/global.<model id>'"),
+    ("ResourceNotFoundException", re.compile(r".", re.S),
+     "check the model id and $AWS_REGION (the model may not be offered in this region)"),
+    ("ExpiredTokenException", re.compile(r".", re.S),
+     "the AWS session token has expired: renew it ('aws sso login', or a fresh $AWS_SESSION_TOKEN); "
+     "llmsync reads the credential chain again on the next request"),
+    ("UnrecognizedClientException", re.compile(r".", re.S),
+     "check $AWS_ACCESS_KEY_ID / $AWS_SESSION_TOKEN, or the Bedrock API key"),
+    ("InvalidSignatureException", re.compile(r".", re.S),
+     "check $AWS_SECRET_ACCESS_KEY and that the system clock is right"),
+)
+# AWS echoes the canonical request (with x-amz-security-token) in signature errors.
+_ECHOED_TOKEN = re.compile(r"(x-amz-security-token[:=]\s*)[^\s'\"&]+", re.I)
+
+
+class BedrockProvider(Provider):
+    """AWS Bedrock through the Converse API, for every model Bedrock serves."""
+
+    id = PROVIDER_ID
+    default_base_url = None
+    env_keys = ("AWS_BEARER_TOKEN_BEDROCK",)
+    # botocore's credential chain may supply credentials when no API key is set.
+    requires_key = False
+    stream_content_types = ("application/vnd.amazon.eventstream",)
+
+    def __init__(self) -> None:
+        self._signer = AwsSigner()
+
+    def base_url_from_environment(self, environ: Mapping[str, str]) -> Optional[str]:
+        """``https://bedrock-runtime.{region}.amazonaws.com`` for ``$AWS_REGION``
+        (or ``$AWS_DEFAULT_REGION``).
+
+        Raises:
+            InvalidRequestError: neither variable is set.
+        """
+        region = environment_region(environ)
+        if region is None:
+            raise InvalidRequestError(
+                "no AWS region for 'bedrock': set $AWS_REGION (or $AWS_DEFAULT_REGION), e.g. "
+                "AWS_REGION=us-east-1, or pass base_urls={'bedrock': "
+                "'https://bedrock-runtime.us-east-1.amazonaws.com'}", provider=self.id)
+        return f"https://bedrock-runtime.{region}.amazonaws.com"
+
+    # -- auth --------------------------------------------------------------------------------
+
+    def resolve_auth(self, auth_store: AuthStore) -> Optional[ApiKey]:
+        """The Bedrock API key, or None when botocore's credential chain will sign instead.
+
+        Raises:
+            AuthenticationError: neither an API key nor AWS credentials are found.
+        """
+        key = super().resolve_auth(auth_store)
+        if key is None:
+            self._signer.credentials()
+        return key
+
+    def auth_headers(self, key: Optional[ApiKey]) -> Dict[str, str]:
+        """``Authorization: Bearer`` for a Bedrock API key; nothing for SigV4 (signed per attempt)."""
+        return {"Authorization": f"Bearer {key.reveal()}"} if key is not None else {}
+
+    def sign_request(self, key: Optional[ApiKey], url: str, headers: Mapping[str, str],
+                     body: bytes) -> Dict[str, str]:
+        """SigV4 headers for this attempt's exact body, unless a Bedrock API key is used."""
+        if key is not None:
+            return {}
+        return self._signer.sign(url, headers, body)
+
+    # -- request -----------------------------------------------------------------------------
+
+    def validate_request(self, request: Request) -> None:
+        super().validate_request(request)
+        choice, level = request.tool_choice, request.thinking_level
+        model = request.model.split("/", 1)[-1]
+        claude = _claude(model)
+        if (choice is not None and choice.forces_tool and level not in (None, ThinkingLevel.OFF)
+                and claude is not None and claude[0].thinking_style(claude[1]) is not None):
+            raise InvalidRequestError(
+                f"tool_choice {choice.mode!r} forces a tool call, which Claude rejects while thinking is on "
+                f"(thinking={level.value!r}); use tool_choice='auto' or thinking='off'", provider=self.id)
+        if request.stream:
+            require_botocore("a Bedrock stream (its AWS event-stream decoder)")
+
+    def build_request(self, request: Request, model: str) -> WirePlan:
+        adjustments: List[str] = []
+        system, turns = conversation(request, self.id)
+        body: Dict[str, Any] = {"messages": turns}
+        if system:
+            body["system"] = system
+        inference: Dict[str, Any] = {}
+        if request.max_tokens is not None:
+            inference["maxTokens"] = request.max_tokens
+        if request.stop:
+            inference["stopSequences"] = list(request.stop)
+        self._apply_reasoning(request, model, body, inference, adjustments)
+        if request.temperature is not None:
+            if "thinking" in body.get("additionalModelRequestFields", {}):
+                adjustments.append("temperature dropped: Claude does not allow it with thinking on")
+            else:
+                inference["temperature"] = request.temperature
+        if inference:
+            body["inferenceConfig"] = inference
+        tools = tool_config(request, turns, adjustments)
+        if tools is not None:
+            body["toolConfig"] = tools
+        self._apply_format(request, body, adjustments)
+        if request.cache is not None:
+            apply_cache(request.cache, body, adjustments)
+        if request.effort is not None and "effort" not in body.get("outputConfig", {}):
+            self._apply_effort(request.effort.value, model, body, adjustments)
+        operation = "converse-stream" if request.stream else "converse"
+        # botocore percent-encodes the whole model id (":" of "...-v1:0", "/" of an ARN).
+        return WirePlan(f"/model/{quote(model, safe='')}/{operation}", body, {}, adjustments)
+
+    def _apply_format(self, request: Request, body: Dict[str, Any], adjustments: List[str]) -> None:
+        """``outputConfig.textFormat`` (OutputFormat: ``json_schema``, the schema as a string)."""
+        if isinstance(request.response_format, dict):
+            body.setdefault("outputConfig", {})["textFormat"] = {
+                "type": "json_schema",
+                "structure": {"jsonSchema": {"schema": json.dumps(request.response_format), "name": "response"}}}
+        elif request.response_format is not None:
+            adjustments.append('response_format "json" ignored: Bedrock Converse takes only a JSON Schema')
+
+    def _apply_reasoning(self, request: Request, model: str, body: Dict[str, Any],
+                         inference: Dict[str, Any], adjustments: List[str]) -> None:
+        level = request.thinking_level
+        if level is None or level is ThinkingLevel.OFF:
+            return
+        if _claude(model) is not None:
+            self._claude_thinking(request, model, level, body, inference, adjustments)
+        elif "amazon.nova-2" in model:
+            body["additionalModelRequestFields"] = {
+                "reasoningConfig": {"type": "enabled", "maxReasoningEffort": _NOVA_EFFORT[level]}}
+        elif "openai.gpt-oss" in model:
+            body["additionalModelRequestFields"] = {"reasoning_effort": _NOVA_EFFORT[level]}
+        else:
+            adjustments.append(f"thinking {level.value!r} ignored: llmsync does not know how {model} takes a "
+                               "reasoning setting on Bedrock (pass it in extra={'additionalModelRequestFields': "
+                               "...})")
+
+    def _apply_effort(self, effort: str, model: str, body: Dict[str, Any], adjustments: List[str]) -> None:
+        """``outputConfig.effort`` for the Claude models that take an effort (Anthropic's rules)."""
+        claude = _claude(model)
+        if claude is None or not claude[0].effort_levels(claude[1]):
+            adjustments.append(f"effort ignored: {model} takes no effort setting on Bedrock")
+            return
+        body.setdefault("outputConfig", {})["effort"] = effort
+
+    def _claude_thinking(self, request: Request, model: str, level: ThinkingLevel, body: Dict[str, Any],
+                         inference: Dict[str, Any], adjustments: List[str]) -> None:
+        """Claude's own ``thinking`` object, chosen by the Anthropic family's rules."""
+        from . import anthropic
+
+        claude, claude_id = _claude(model) or (anthropic.AnthropicProvider(), model)
+        style = claude.thinking_style(claude_id)
+        if style is None:
+            adjustments.append(f"thinking {level.value!r} ignored: {model} has no extended thinking")
+        elif style == "adaptive":
+            body["additionalModelRequestFields"] = {"thinking": {"type": "adaptive", "display": "summarized"}}
+            effort = request.effort.value if request.effort is not None else anthropic._LEVEL_EFFORT[level]
+            body.setdefault("outputConfig", {})["effort"] = effort
+        else:
+            meta = self.model_meta(model) or claude.model_meta(claude_id)
+            budget, max_tokens = anthropic._fit_budget(
+                anthropic._BUDGETS[level], inference.get("maxTokens", 0), request.max_tokens is not None,
+                getattr(meta, "max_output_tokens", None), adjustments)
+            body["additionalModelRequestFields"] = {"thinking": {"type": "enabled", "budget_tokens": budget}}
+            inference["maxTokens"] = max_tokens
+
+    # -- replies -----------------------------------------------------------------------------
+
+    def stream_parser(self, model: str) -> StreamParser:
+        return BedrockParser(self.id, model)
+
+    def parse_response(self, body: Any, model: str) -> Response:
+        """A Converse body, replayed through the stream parser."""
+        if not isinstance(body, dict) or not isinstance((body.get("output") or {}).get("message"), dict):
+            raise ProviderError(f"unexpected reply body: {str(body)[:200]!r}", provider=self.id)
+        return BedrockParser(self.id, model).replay(body)
+
+    def decode_stream(self, chunks: Iterator[bytes]) -> Iterator[Tuple[str, str]]:
+        """AWS event-stream frames as ``(event type, JSON payload)`` (botocore's decoder)."""
+        return decode_event_stream(chunks, self.id)
+
+    def describe_error(self, status: int, payload: Any, text: str,
+                       headers: Optional[Mapping[str, str]] = None) -> ErrorInfo:
+        """The type from ``x-amzn-errortype`` (``Type:http://...``) or the body's ``__type``;
+        the message from ``message``/``Message``."""
+        error_type = _header(headers, "x-amzn-errortype")
+        body = payload if isinstance(payload, dict) else {}
+        if not error_type and body.get("__type"):
+            error_type = str(body["__type"]).rsplit("#", 1)[-1]  # "com.amazon.coral...#Type"
+        error_type = error_type.split(":", 1)[0].strip() if error_type else None
+        message = str(body.get("message") or body.get("Message") or text[:500] or f"HTTP {status}")
+        message = _ECHOED_TOKEN.sub(r"\1***", message.split("\n\n", 1)[0])
+        if error_type == "ExpiredTokenException" or "security token included in the request is expired" in message:
+            error_type = error_type or "ExpiredTokenException"
+            self._signer.forget()
+        for kind, pattern, hint in _HINTS:
+            if kind == error_type and pattern.search(message):
+                message = f"{message} ({error_type}: {hint})"
+                break
+        else:
+            if error_type:
+                message = f"{message} ({error_type})"
+        context = error_type in ("ValidationException", None) and is_context_length(message)
+        authentication = error_type in ("ExpiredTokenException", "UnrecognizedClientException",
+                                        "InvalidSignatureException")
+        return ErrorInfo(message, error_type, context, authentication)
+
+
+def _claude(model: str) -> Optional[Tuple[Any, str]]:
+    """(the Anthropic provider, the Anthropic model id) for a Claude model id or inference
+    profile (``us.anthropic.claude-sonnet-4-5-20250929-v1:0``), else None. The Claude
+    family's reasoning rules live in ``anthropic``; Bedrock only wraps them."""
+    position = model.find("anthropic.claude")
+    if position < 0:
+        return None
+    from .anthropic import AnthropicProvider
+
+    return AnthropicProvider(), model[position + len("anthropic."):]
+
+
+def _header(headers: Optional[Mapping[str, str]], name: str) -> Optional[str]:
+    if not headers:
+        return None
+    value = headers.get(name)
+    if value is None:  # a plain dict is case-sensitive; requests' headers are not
+        value = next((v for k, v in headers.items() if k.lower() == name), None)
+    return value
+
+
+def providers() -> List[Provider]:
+    return [BedrockProvider()]
