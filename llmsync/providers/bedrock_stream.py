@@ -211,7 +211,7 @@ class BedrockParser(StreamParser):
                 "".join(block.text), block.signature or None, "reasoning_text", provider=self.provider))
 
     def _message_stop(self, payload: Dict[str, Any]) -> List[Event]:
-        reason = payload.get("stopReason")
+        reason = str(payload.get("stopReason") or "")
         self.builder.finish_reason = STOP_REASONS.get(reason, FinishReason.STOP)
         if self.builder.finish_reason is FinishReason.ERROR:
             self.builder.error_message = f"Bedrock stopped the reply: stopReason {reason}"

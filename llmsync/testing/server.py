@@ -176,12 +176,12 @@ class _Handler(BaseHTTPRequestHandler):
         if wire is None:
             self._send_whole(404, {"error": {"message": f"FakeServer has no route {path}"}}, reply)
         elif reply.status >= 300:
-            self._send_whole(reply.status, reply.body or wire.error_body(reply), reply)
+            self._send_whole(reply.status, reply.body or wire.error_body(reply), reply, wire.error_headers(reply))
         elif wire.is_stream(self.path, body if isinstance(body, dict) else {}):
             if model == "" and ":" in path:  # Gemini names the model in the path
                 model = path.rsplit("/", 1)[-1].split(":", 1)[0]
             events = [reply.body] if reply.body is not None else wire.stream_events(reply, model)
-            self._send_stream(events, reply)
+            self._send_stream(events, reply, wire.stream_content_type)
         else:
             if model == "" and ":" in path:
                 model = path.rsplit("/", 1)[-1].split(":", 1)[0]
@@ -189,7 +189,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- writing ------------------------------------------------------------------------------
 
-    def _send_whole(self, status: int, payload: Any, reply: Reply) -> None:
+    def _send_whole(self, status: int, payload: Any, reply: Reply,
+                    extra_headers: Optional[Dict[str, str]] = None) -> None:
         data = payload if isinstance(payload, bytes) else json.dumps(payload).encode("utf-8")
         content_type = reply.content_type or "application/json"
         if reply.gzip:
@@ -199,7 +200,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         if reply.gzip:
             self.send_header("Content-Encoding", "gzip")
-        for name, value in reply.headers.items():
+        for name, value in {**(extra_headers or {}), **reply.headers}.items():
             self.send_header(name, value)
         self.end_headers()
         if reply.disconnect_after == 0:
@@ -207,9 +208,10 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self._write_pieces(data, reply, chunked=False)
 
-    def _send_stream(self, events: List[bytes], reply: Reply) -> None:
+    def _send_stream(self, events: List[bytes], reply: Reply,
+                     content_type: str = "text/event-stream; charset=utf-8") -> None:
         self.send_response(200)
-        self.send_header("Content-Type", reply.content_type or "text/event-stream; charset=utf-8")
+        self.send_header("Content-Type", reply.content_type or content_type)
         self.send_header("Transfer-Encoding", "chunked")
         self.send_header("Cache-Control", "no-cache")
         if reply.gzip:

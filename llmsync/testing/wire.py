@@ -24,6 +24,7 @@ class WireFormat:
     """Base class of the fake server's wire formats."""
 
     name = ""
+    stream_content_type = "text/event-stream; charset=utf-8"
 
     def matches(self, path: str) -> bool:
         raise NotImplementedError
@@ -40,6 +41,10 @@ class WireFormat:
     def error_body(self, reply: Reply) -> Dict[str, Any]:
         return {"error": {"message": reply.error_message, "type": reply.error_type or "api_error",
                           "code": None}}
+
+    def error_headers(self, reply: Reply) -> Dict[str, str]:
+        """Headers sent with an error body (Bedrock puts the error type in one)."""
+        return {}
 
 
 _OPENAI_FINISH = {
@@ -107,7 +112,7 @@ class OpenAIChatFormat(WireFormat):
 
 # Modules under llmsync.testing that each define FORMAT, a WireFormat of one provider
 # (or FORMATS, several, tried in order).
-_FORMAT_MODULES = ("vertex_wire", "anthropic_wire", "gemini_wire", "responses_wire")
+_FORMAT_MODULES = ("vertex_wire", "anthropic_wire", "gemini_wire", "azure_wire", "responses_wire", "bedrock_wire")
 
 FORMATS: List[WireFormat] = [OpenAIChatFormat()]
 for _name in _FORMAT_MODULES:
@@ -117,6 +122,7 @@ for _name in _FORMAT_MODULES:
     except ModuleNotFoundError as _exc:
         if _exc.name != f"llmsync.testing.{_name}":
             raise
+FORMATS.append(FORMATS.pop(0))  # OpenAI Chat Completions last: it takes any path ending in /chat/completions
 
 
 def format_for(path: str) -> Optional[WireFormat]:
