@@ -16,7 +16,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Type
 
 from ..options import Request, ThinkingLevel
 from ..types import Message, ReasoningBlock, Response, Role
-from .base import LEVEL_ORDER, LEVEL_WIRE, Provider, WirePlan, clamp_level
+from .base import LEVEL_ORDER, LEVEL_WIRE, ErrorInfo, Provider, WirePlan, clamp_level
 from .openai import ChatCompletionsParser, ChatCompletionsProvider
 
 __all__ = ["Vendor", "VENDORS", "CompatProvider", "OpenRouterProvider", "CompatParser", "providers",
@@ -201,6 +201,8 @@ class Vendor:
         quirks: functions that adjust the built ``WirePlan``, in order.
         parser: the stream parser class.
         provider_class: the ``CompatProvider`` subclass built from this row.
+        context_errors: lower-case words of the vendor's error type, code or message that
+            mark a context overflow (a ``ContextLengthError``).
     """
 
     id: str
@@ -215,6 +217,7 @@ class Vendor:
     quirks: Tuple[Quirk, ...] = ()
     parser: Type[CompatParser] = CompatParser
     provider_class: Optional[Type["CompatProvider"]] = None
+    context_errors: Tuple[str, ...] = ()
 
 
 class CompatProvider(ChatCompletionsProvider):
@@ -297,8 +300,20 @@ class CompatProvider(ChatCompletionsProvider):
 
     # -- replies -------------------------------------------------------------------------------
 
+    def describe_error(self, status: int, payload: Any, text: str,
+                       headers: Optional[Mapping[str, str]] = None) -> ErrorInfo:
+        """OpenAI's error body; also vLLM's unwrapped ``{"object": "error", "message", "type",
+        "code"}`` (vllm ``ErrorResponse`` before 0.10), and the row's context-overflow words."""
+        if isinstance(payload, dict) and "error" not in payload and isinstance(payload.get("message"), str):
+            payload = {"error": payload}
+        info = super().describe_error(status, payload, text, headers)
+        described = f"{info.error_type or ''} {info.message}".lower()
+        if any(marker in described for marker in self.vendor.context_errors):
+            info.context_length = True
+        return info
+
     def stream_parser(self, model: str) -> CompatParser:
-        return self.vendor.parser(self.id, model, self.vendor.echo_reasoning)
+        return self.priced(self.vendor.parser(self.id, model, self.vendor.echo_reasoning))
 
 
 class OpenRouterProvider(CompatProvider):
@@ -386,6 +401,43 @@ VENDORS: Tuple[Vendor, ...] = (
            effort=(("", _same("none", "low", "medium", "high")),)),
     # Any Chat Completions server: the base URL is required, a key optional.
     Vendor("openai-compatible", None, "OPENAI_COMPATIBLE_API_KEY", requires_key=False),
+    # -- self-hosted servers: no key unless the server was started with one ---------------------
+    # docs.vllm.ai OpenAI-compatible server: `vllm serve` listens on port 8000; --api-key or
+    # $VLLM_API_KEY makes it check "Authorization: Bearer". Overflow (vllm serving_engine.py):
+    # "This model's maximum context length is N tokens. However, your request has M input
+    # tokens..." or "'max_tokens' ... is too large: X. This model's maximum context length is
+    # N tokens and your request has M input tokens"; older: "... is longer than the maximum
+    # model length".
+    Vendor("vllm", "http://localhost:8000/v1", "VLLM_API_KEY", requires_key=False,
+           context_errors=("maximum context length", "longer than the maximum model length")),
+    # llama.cpp tools/server/README.md: llama-server listens on 127.0.0.1:8080; --api-key or
+    # $LLAMA_API_KEY. Overflow (server.cpp): {"error": {"code": 400, "type":
+    # "exceed_context_size_error", "message": "request (N tokens) exceeds the available
+    # context size (M tokens), try increasing it", "n_prompt_tokens", "n_ctx"}}.
+    Vendor("llamacpp", "http://localhost:8080/v1", "LLAMA_API_KEY", requires_key=False,
+           context_errors=("exceed_context_size_error", "exceeds the available context size")),
+    # lmstudio.ai/docs/developer/core/server: port 1234; with "Require Authentication" (0.4+)
+    # a token from $LM_API_TOKEN as a Bearer header. Its overflow message says "context length".
+    Vendor("lmstudio", "http://localhost:1234/v1", "LM_API_TOKEN", requires_key=False,
+           context_errors=("context length", "context the overflows")),
+    # -- hosted -----------------------------------------------------------------------------------
+    # docs.together.ai OpenAI compatibility: base https://api.together.xyz/v1, $TOGETHER_API_KEY.
+    # Overflow: OpenAI's wording, or TGI's "`inputs` tokens + `max_new_tokens` must be <= N".
+    Vendor("together", "https://api.together.xyz/v1", "TOGETHER_API_KEY",
+           context_errors=("maximum context length", "`max_new_tokens` must be")),
+    # docs.fireworks.ai OpenAI compatibility: base https://api.fireworks.ai/inference/v1.
+    # Overflow: "The prompt is too long: N, model maximum context length: M".
+    Vendor("fireworks", "https://api.fireworks.ai/inference/v1", "FIREWORKS_API_KEY",
+           context_errors=("maximum context length", "prompt is too long")),
+    # inference-docs.cerebras.ai OpenAI compatibility: base https://api.cerebras.ai/v1;
+    # max_completion_tokens; gpt-oss takes reasoning_effort low|medium|high.
+    Vendor("cerebras", "https://api.cerebras.ai/v1", "CEREBRAS_API_KEY", max_tokens_field="max_completion_tokens",
+           effort=(("gpt-oss", _same("low", "medium", "high")),),
+           context_errors=("context_length_exceeded", "maximum context length")),
+    # docs.perplexity.ai: POST https://api.perplexity.ai/chat/completions (no /v1);
+    # sources come as top-level "search_results" / "citations", read by the shared parser.
+    Vendor("perplexity", "https://api.perplexity.ai", "PERPLEXITY_API_KEY",
+           context_errors=("maximum context length",)),
 )
 
 
