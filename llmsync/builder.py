@@ -2,14 +2,21 @@
 
 Provider stream parsers call it for each piece and return the event it hands back, so
 the events a caller sees and the ``Response`` they add up to can never disagree. The
-same builder gives ``StreamError.partial`` when a stream breaks.
+same builder gives ``StreamError.partial`` when a stream breaks, and whole (non-streamed)
+replies go through it too. It also prices the reply (``Response.cost``), since it knows
+the provider and the model.
 """
-from typing import Dict, Hashable, List, Optional
+import logging
+from typing import Any, Callable, Dict, Hashable, List, Optional
 
 from .events import ReasoningDelta, TextDelta, ToolCallDelta, ToolCallEnd, ToolCallStart, UsageUpdate
-from .types import FinishReason, ReasoningBlock, Response, ToolCall, Usage
+from .types import Citation, FinishReason, ReasoningBlock, Response, ServerToolCall, TokenLogprob, ToolCall, Usage
 
-__all__ = ["ResponseBuilder"]
+__all__ = ["ResponseBuilder", "usage_of"]
+
+log = logging.getLogger("llmsync")
+
+MetaLookup = Callable[[str], Any]  # model id -> ModelMeta or None (a provider's catalog view)
 
 _USAGE_FIELDS = ("prompt_tokens", "completion_tokens", "total_tokens", "cache_read_tokens",
                  "cache_write_tokens", "reasoning_tokens")
@@ -21,6 +28,29 @@ def _string(value: object, what: str) -> str:
     if not isinstance(value, str):
         raise TypeError(f"{what} must be a string, got {type(value).__name__}")
     return value
+
+
+def _count(value: Any) -> int:
+    """A token count from the wire: a non-negative int, 0 when absent or not a number."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+        return 0
+    return max(int(value), 0)
+
+
+def usage_of(prompt: Any = 0, completion: Any = 0, cache_read: Any = 0, cache_write: Any = 0,
+             reasoning: Any = 0) -> Usage:
+    """A ``Usage`` with llmsync's one meaning, from counts already mapped to it.
+
+    ``prompt`` counts every input token and ``completion`` every output token; the parts
+    (cache reads and writes, reasoning) are clamped to fit within them, and
+    ``total_tokens`` is always ``prompt + completion`` (a vendor's own total may count
+    things its prompt and completion do not, e.g. Gemini ``toolUsePromptTokenCount``).
+    """
+    prompt, completion = _count(prompt), _count(completion)
+    cache_read = min(_count(cache_read), prompt)
+    cache_write = min(_count(cache_write), prompt - cache_read)
+    return Usage(prompt, completion, prompt + completion, cache_read, cache_write,
+                 min(_count(reasoning), completion))
 
 
 class _TextBuffer:
@@ -72,16 +102,23 @@ class ResponseBuilder:
     id); events number them 0, 1, 2... in the order they started.
     """
 
-    def __init__(self, provider: Optional[str], model: Optional[str]) -> None:
+    def __init__(self, provider: Optional[str], model: Optional[str],
+                 model_meta: Optional[MetaLookup] = None) -> None:
         self.provider = provider
         self.model = model
+        self.requested_model = model
+        self.model_meta = model_meta
         self.id: Optional[str] = None
         self.usage: Optional[Usage] = None
         self.finish_reason: Optional[FinishReason] = None
         self.error_message: Optional[str] = None
         self.reasoning_blocks: List[ReasoningBlock] = []
+        self.citations: List[Citation] = []
+        self.server_tool_calls: List[ServerToolCall] = []
+        self.logprobs: Optional[List[TokenLogprob]] = None
         self._text = _TextBuffer()
         self._reasoning = _TextBuffer()
+        self._refusal = _TextBuffer()
         self._calls: Dict[Hashable, _PendingCall] = {}
 
     def text(self, text: str) -> TextDelta:
@@ -91,6 +128,39 @@ class ResponseBuilder:
     def reasoning(self, text: str) -> ReasoningDelta:
         self._reasoning.write(_string(text, "reasoning"))
         return ReasoningDelta(text)
+
+    def text_so_far(self) -> str:
+        """The visible text received so far (annotations index into it)."""
+        return self._text.getvalue()
+
+    def refusal(self, text: str) -> None:
+        """Record a piece of an explicit refusal: never content, so no ``TextDelta``."""
+        self._refusal.write(_string(text, "refusal"))
+
+    def citation(self, citation: Citation) -> None:
+        """Record a source the reply cites (kept in arrival order, duplicates dropped)."""
+        if citation not in self.citations:
+            self.citations.append(citation)
+
+    def server_tool_call(self, call: ServerToolCall) -> ServerToolCall:
+        """Record work the provider ran itself; the same id twice updates the first."""
+        for known in self.server_tool_calls:
+            if call.id is not None and known.id == call.id:
+                known.name = call.name or known.name
+                known.input = call.input if call.input is not None else known.input
+                known.output = call.output if call.output is not None else known.output
+                return known
+        self.server_tool_calls.append(call)
+        return call
+
+    def server_tool_output(self, call_id: Optional[str], output: Any, name: str = "") -> None:
+        """Attach a provider-run tool's result to its call (by id), or record it alone."""
+        self.server_tool_call(ServerToolCall(call_id, name, None, output))
+
+    def logprob(self, entry: TokenLogprob) -> None:
+        if self.logprobs is None:
+            self.logprobs = []
+        self.logprobs.append(entry)
 
     def has_call(self, key: Hashable) -> bool:
         return key in self._calls
@@ -124,6 +194,21 @@ class ResponseBuilder:
         self.usage = usage
         return UsageUpdate(usage)
 
+    def cost(self) -> Optional[float]:
+        """USD for the usage so far at the catalog's prices, or None for an unknown model."""
+        if self.usage is None or not self.provider:
+            return None
+        from .catalog import price
+
+        lookup = self.model_meta or _registry_lookup(self.provider)
+        if lookup is None:
+            return None
+        for model in dict.fromkeys(m for m in (self.model, self.requested_model) if m):
+            meta = lookup(model)
+            if meta is not None:
+                return price(meta, self.usage)
+        return None
+
     @property
     def tool_calls(self) -> List[ToolCall]:
         return [call.tool_call() for call in self._calls.values()]
@@ -134,6 +219,9 @@ class ResponseBuilder:
         finish_reason = self.finish_reason
         if tool_calls and finish_reason is FinishReason.STOP:
             finish_reason = FinishReason.TOOL_CALLS
+        refusal = self._refusal.getvalue() or None
+        if refusal and finish_reason not in (None, FinishReason.ERROR):
+            finish_reason = FinishReason.CONTENT_FILTER  # DESIGN: an explicit refusal
         return Response(
             content=self._text.getvalue() or None,
             tool_calls=tool_calls,
@@ -145,4 +233,20 @@ class ResponseBuilder:
             id=self.id,
             reasoning_blocks=list(self.reasoning_blocks),
             error_message=self.error_message,
+            refusal=refusal,
+            citations=list(self.citations),
+            server_tool_calls=[ServerToolCall(c.id, c.name, c.input, c.output) for c in self.server_tool_calls],
+            logprobs=list(self.logprobs) if self.logprobs is not None else None,
+            cost=self.cost(),
         )
+
+
+def _registry_lookup(provider_id: str) -> Optional[MetaLookup]:
+    """The registered provider's catalog view, for parsers built without one."""
+    from .errors import InvalidRequestError
+    from .registry import get_provider
+
+    try:
+        return get_provider(provider_id).model_meta
+    except InvalidRequestError:
+        return None

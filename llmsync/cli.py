@@ -3,7 +3,7 @@
 Commands::
 
     llmsync chat MODEL [PROMPT]          stream a reply (the prompt from stdin when absent)
-    llmsync models [--provider P]        list the model catalog
+    llmsync models [--provider P]        list the model catalog (or the models a server serves)
     llmsync batch IN.jsonl OUT.jsonl     run a JSONL batch, resumably
 
 Keys and base URLs come from the environment as for ``llmsync.Client()``
@@ -81,6 +81,7 @@ def _add_models(commands: Any) -> None:
     models = commands.add_parser("models", help="list the model catalog")
     models.add_argument("--provider", help="only this provider id")
     models.add_argument("--json", action="store_true", help="one JSON object per line")
+    _add_connection_options(models)
 
 
 def _add_batch(commands: Any) -> None:
@@ -218,7 +219,11 @@ def _models(args: argparse.Namespace) -> int:
     from .catalog import models
     from .registry import provider_ids
 
+    if args.base_url and not args.provider:
+        raise UsageError("--base-url needs --provider, to know which provider it is for")
     entries = sorted(models(args.provider), key=lambda meta: meta.qualified_id)
+    if not entries and args.provider in provider_ids():
+        return _served_models(args)
     if not entries:
         known = sorted({meta.provider for meta in models()})
         extra = ("" if args.provider in provider_ids()
@@ -236,6 +241,20 @@ def _models(args: argparse.Namespace) -> int:
     if not args.json:
         sys.stderr.write(f"{len(entries)} models; columns: model, context window, "
                          "max output tokens, input and output USD per million tokens\n")
+    return 0
+
+
+def _served_models(args: argparse.Namespace) -> int:
+    """The models the provider's server says it serves (``GET /models``), for servers the
+    catalog does not cover (ollama, vllm, an Azure resource, ...)."""
+    with _client(args, f"{args.provider}/-") as client:
+        names = sorted(client.list_models(args.provider))
+    for name in names:
+        qualified = f"{args.provider}/{name}"
+        line = json.dumps({"model": qualified, "id": name, "provider": args.provider}) if args.json else qualified
+        sys.stdout.write(line + "\n")
+    if not args.json:
+        sys.stderr.write(f"{len(names)} models served by {args.provider} (not in the catalog: no prices)\n")
     return 0
 
 

@@ -323,9 +323,9 @@ class Message:
 
     def validate_for_provider(self, provider_id: str) -> None:
         """Raise ``InvalidRequestError`` if this message cannot be sent to the provider."""
-        from .registry import get_provider
+        from .providers.base import validate_for_provider  # the model knows no provider
 
-        get_provider(provider_id).validate_messages([self])
+        validate_for_provider(self, provider_id)
 
 
 @dataclass_json
@@ -423,7 +423,7 @@ class Response:
     (not serialised). ``citations`` and ``server_tool_calls`` are the sources and the
     provider-run tools of the reply. The metadata fields (``request_id``, ``headers``,
     ``rate_limit``, ``attempts``, ``latency``, ``time_to_first_token``) come from the
-    HTTP exchange.
+    HTTP exchange. ``cost`` is the price in USD from the catalog (None when unknown).
     """
 
     content: Optional[str] = None
@@ -447,21 +447,9 @@ class Response:
     attempts: int = 1
     latency: Optional[float] = None
     time_to_first_token: Optional[float] = None
-
-    @property
-    def cost(self) -> Optional[float]:
-        """The price of this reply in USD from the catalog, or None for unknown models."""
-        from .catalog import price
-        from .errors import InvalidRequestError as UnknownProvider
-        from .registry import get_provider
-
-        if not self.provider or not self.model or self.usage is None:
-            return None
-        try:
-            meta = get_provider(self.provider).model_meta(self.model)
-        except UnknownProvider:
-            return None
-        return price(meta, self.usage)
+    # USD at the catalog's prices, or None for an unknown model: filled where the reply
+    # is built (the provider's ResponseBuilder), so a Response depends on no global state.
+    cost: Optional[float] = None
 
     def to_message(self) -> Message:
         """The assistant message to append to the conversation for the next turn."""

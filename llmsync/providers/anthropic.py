@@ -9,12 +9,11 @@ for which model takes which thinking and effort settings.
 import re
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
-from ..errors import InvalidRequestError, ProviderError
+from ..errors import InvalidRequestError
 from ..options import Request, ThinkingLevel
 from ..registry import split_model
-from ..types import Response
 from .anthropic_messages import PROVIDER_ID, apply_cache, apply_tools, conversation
-from .anthropic_stream import STOP_REASONS, AnthropicParser, error_in, parse_usage
+from .anthropic_stream import STOP_REASONS, AnthropicParser, parse_usage
 from .base import ErrorInfo, Provider, StreamParser, WirePlan
 
 __all__ = ["AnthropicProvider", "AnthropicParser", "providers", "parse_usage", "STOP_REASONS"]
@@ -61,10 +60,7 @@ class AnthropicProvider(Provider):
     env_keys = ("ANTHROPIC_API_KEY",)
 
     def auth_headers(self, key: Any) -> Dict[str, str]:
-        headers = {"anthropic-version": API_VERSION}
-        if key is not None:
-            headers["x-api-key"] = key.reveal()
-        return headers
+        return {"x-api-key": key.reveal()} if key is not None else {}
 
     # -- model knowledge (catalog first, then rules by model id) --------------------------
 
@@ -159,7 +155,7 @@ class AnthropicProvider(Provider):
         if request.stream:
             body["stream"] = True
         # No anthropic-beta header: adaptive thinking, effort, 1h cache TTL and PDFs are GA.
-        return WirePlan("/messages", body, {}, adjustments)
+        return WirePlan("/messages", body, {"anthropic-version": API_VERSION}, adjustments)
 
     def _max_tokens(self, request: Request, model: str) -> int:
         if request.max_tokens is not None:
@@ -210,15 +206,7 @@ class AnthropicProvider(Provider):
     # -- responses -----------------------------------------------------------------------
 
     def stream_parser(self, model: str) -> StreamParser:
-        return AnthropicParser(self.id, model)
-
-    def parse_response(self, body: Any, model: str) -> Response:
-        """A non-streamed message, through the same builder a stream uses."""
-        if not isinstance(body, dict) or not isinstance(body.get("content"), list):
-            if isinstance(body, dict) and body.get("error"):
-                raise error_in("reply", body["error"], self.id)
-            raise ProviderError(f"unexpected reply body: {str(body)[:200]!r}", provider=self.id)
-        return AnthropicParser(self.id, model).replay(body)
+        return self.priced(AnthropicParser(self.id, model))
 
     def describe_error(self, status: int, payload: Any, text: str,
                        headers: Optional[Mapping[str, str]] = None) -> ErrorInfo:

@@ -7,11 +7,12 @@ thinking_block_param.py, tool_choice_*_param.py).
 """
 import base64
 import binascii
+import json
 from typing import Any, Dict, List, Optional, Tuple
 
 from ..errors import InvalidRequestError
 from ..options import CacheOptions, Request
-from ..types import Document, Image, Message, Role, Text
+from ..types import Document, Image, Message, ReasoningBlock, Role, Text, ToolCall
 from .base import split_data_url
 
 __all__ = ["PROVIDER_ID", "conversation", "apply_tools", "apply_cache"]
@@ -100,20 +101,52 @@ def _has_content(part: Any) -> bool:
 
 
 def _assistant_blocks(message: Message, provider_id: str) -> List[Dict[str, Any]]:
-    # Thinking blocks go back first and unmodified, with their signature
-    # (thinking_block_param.py); blocks of other providers mean nothing here.
+    """An assistant turn's content blocks, with what the provider needs back.
+
+    Thinking blocks go back unmodified, with their signature (thinking_block_param.py);
+    server tool blocks (``server_tool_use``, ``web_search_tool_result``, ...) and cited
+    text go back as they came, in order: results and citations carry encrypted fields
+    the next turn needs (web search tool docs). If the text was edited since, the edited
+    text goes instead of the recorded text blocks. Blocks of other providers mean nothing
+    here.
+    """
+    kept = [b for b in message.reasoning or () if b.provider == provider_id]
+    recorded_text = [b.text for b in kept if b.kind == "text"]
+    exact = bool(recorded_text) and "".join(recorded_text) == message.text and all(
+        isinstance(p, Text) for p in message.parts)
+    calls = {call.id: call for call in message.tool_calls or ()}
     blocks: List[Dict[str, Any]] = []
-    for block in message.reasoning or ():
-        if block.provider != provider_id:
-            continue
+    for block in kept:
         if block.kind == "thinking":
             blocks.append({"type": "thinking", "thinking": block.text, "signature": block.signature})
         elif block.kind == "redacted_thinking":
             blocks.append({"type": "redacted_thinking", "data": block.data})
-    blocks.extend(_part(part) for part in message.parts if _has_content(part))
-    blocks.extend({"type": "tool_use", "id": call.id, "name": call.name, "input": call.parsed_arguments()}
-                  for call in message.tool_calls or ())
+        elif block.kind == "tool_use":
+            if exact and block.id in calls:
+                blocks.append(_tool_use(calls.pop(block.id)))
+        elif block.kind == "text":
+            if exact:
+                blocks.append(_recorded(block) or {"type": "text", "text": block.text})
+        else:
+            wire = _recorded(block)
+            if wire is not None:
+                blocks.append(wire)
+    if not exact:
+        blocks.extend(_part(part) for part in message.parts if _has_content(part))
+    blocks.extend(_tool_use(call) for call in calls.values())
     return blocks
+
+
+def _recorded(block: ReasoningBlock) -> Optional[Dict[str, Any]]:
+    try:
+        wire = json.loads(block.data or "")
+    except ValueError:
+        return None
+    return wire if isinstance(wire, dict) else None
+
+
+def _tool_use(call: ToolCall) -> Dict[str, Any]:
+    return {"type": "tool_use", "id": call.id, "name": call.name, "input": call.parsed_arguments()}
 
 
 def _tool_result(message: Message) -> Dict[str, Any]:

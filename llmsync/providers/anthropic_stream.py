@@ -4,14 +4,18 @@ Wire reference: docs.claude.com/en/api/messages-streaming; anthropic-sdk-python
 ``src/anthropic/types/raw_message_stream_event.py``.
 """
 import json
+import logging
 from typing import Any, Callable, Dict, List, Optional
 
+from ..builder import usage_of
 from ..errors import ProviderError
 from ..events import Event
-from ..types import FinishReason, ReasoningBlock, Response, Usage
+from ..types import Citation, FinishReason, ReasoningBlock, ServerToolCall, Usage
 from .base import StreamParser, reply_error
 
-__all__ = ["AnthropicParser", "parse_usage", "error_in", "STOP_REASONS"]
+__all__ = ["AnthropicParser", "parse_usage", "error_in", "citation_of", "STOP_REASONS"]
+
+log = logging.getLogger("llmsync")
 
 STOP_REASONS = {
     "end_turn": FinishReason.STOP,
@@ -22,9 +26,9 @@ STOP_REASONS = {
     "model_context_window_exceeded": FinishReason.LENGTH,
     # "pause_turn": a server-tool loop (web search, code execution) reached its iteration
     # limit mid-turn. The caller must append the assistant content unchanged and send the
-    # request again so the model continues (docs: handling-stop-reasons). LENGTH already
-    # means "incomplete, continue"; STOP would wrongly end a tool loop. (llmsync keeps no
-    # server-tool blocks, so server tools, reachable only through `extra`, cannot resume.)
+    # request again so the model continues (docs: handling-stop-reasons): `to_message()`
+    # keeps the server tool blocks for that. LENGTH already means "incomplete, continue";
+    # STOP would wrongly end a tool loop.
     "pause_turn": FinishReason.LENGTH,
 }
 
@@ -36,11 +40,10 @@ def parse_usage(usage: Optional[Dict[str, Any]]) -> Optional[Usage]:
     """Anthropic usage in llmsync terms: ``input_tokens`` excludes cache reads and writes."""
     if not usage:
         return None
-    read = usage.get("cache_read_input_tokens") or 0
-    write = usage.get("cache_creation_input_tokens") or 0
-    prompt = (usage.get("input_tokens") or 0) + read + write
-    completion = usage.get("output_tokens") or 0
-    return Usage(prompt, completion, prompt + completion, cache_read_tokens=read, cache_write_tokens=write)
+    read = usage.get("cache_read_input_tokens")
+    write = usage.get("cache_creation_input_tokens")
+    prompt = sum(n for n in (usage.get("input_tokens"), read, write) if isinstance(n, int) and n > 0)
+    return usage_of(prompt, usage.get("output_tokens"), cache_read=read, cache_write=write)
 
 
 def error_in(where: str, error: Any, provider: str) -> ProviderError:
@@ -48,23 +51,56 @@ def error_in(where: str, error: Any, provider: str) -> ProviderError:
     return reply_error(error, provider, f"error in {where}", ("type",), _RETRYABLE_ERRORS)
 
 
-class _Block:
-    __slots__ = ("kind", "text", "signature", "data")
+def citation_of(wire: Any) -> Optional[Citation]:
+    """An Anthropic citation (citation_char_location.py, ..._web_search_result_location.py,
+    ..._search_result_location.py, ...): url (web: ``url``; search results: ``source``),
+    the title and the quoted ``cited_text``. Document citations have no url."""
+    if not isinstance(wire, dict):
+        return None
+    url = wire.get("url") if wire.get("type") != "search_result_location" else wire.get("source")
+    title = wire.get("title") or wire.get("document_title")
+    return Citation(url if isinstance(url, str) else None, title, wire.get("cited_text"))
 
-    def __init__(self, kind: str, text: str = "", signature: str = "", data: Optional[str] = None) -> None:
+
+# Blocks of work Anthropic ran itself: the call, and its result (``*_tool_result``, with
+# ``tool_use_id``). "mcp_tool_use"/"mcp_tool_result" are the MCP connector's.
+_SERVER_CALLS = ("server_tool_use", "mcp_tool_use")
+
+
+def _is_server_result(kind: Any) -> bool:
+    return isinstance(kind, str) and kind.endswith("_tool_result") and kind != "tool_result"
+
+
+class _Block:
+    __slots__ = ("kind", "text", "signature", "data", "wire", "json", "citations")
+
+    def __init__(self, kind: str, text: str = "", signature: str = "", data: Optional[str] = None,
+                 wire: Optional[Dict[str, Any]] = None) -> None:
         self.kind = kind
         self.text = [text] if text else []
         self.signature = signature
         self.data = data
+        self.wire = wire or {}  # the block as it started (server tool blocks, text)
+        self.json: List[str] = []  # a server tool call's streamed input
+        self.citations: List[Any] = list(self.wire.get("citations") or ())
 
 
 class AnthropicParser(StreamParser):
-    """Messages stream events: blocks by index, usage cumulative in ``message_delta``."""
+    """Messages stream events: blocks by index, usage cumulative in ``message_delta``.
+
+    A whole message (``feed_body``) goes through the same handlers, as one
+    ``content_block_start``/``_stop`` pair per block. Thinking, redacted thinking, server
+    tool blocks and cited text are kept as ``ReasoningBlock``s, in order, so
+    ``to_message()`` sends them back as they came (web search results and citations
+    carry encrypted fields the next turn needs).
+    """
 
     def __init__(self, provider: str, model: str) -> None:
         super().__init__(provider, model)
         self._blocks: Dict[int, _Block] = {}
         self._usage: Dict[str, Any] = {}
+        self._kept: List[ReasoningBlock] = []  # every block to send back, in order
+        self._rich = False  # whether server tool blocks or citations were seen
 
     def feed(self, event: str, data: str) -> List[Event]:
         payload = self.decode(data)
@@ -74,16 +110,23 @@ class AnthropicParser(StreamParser):
         handler = self._HANDLERS.get(payload.get("type") or event)
         return handler(self, payload) if handler else []
 
-    def replay(self, message: Dict[str, Any]) -> Response:
-        """Build the ``Response`` of a whole (non-streamed) message through the same steps."""
-        self._message_start({"message": {**message, "content": []}})
-        for index, block in enumerate(message.get("content") or ()):
-            self._block_start({"index": index, "content_block": block})
-            self._block_stop({"index": index})
-        self._message_delta({"delta": {"stop_reason": message.get("stop_reason")},
-                             "usage": message.get("usage")})
-        self._message_stop({})
-        return self.builder.build()
+    def feed_body(self, body: Any) -> List[Event]:
+        """A whole (non-streamed) message, through the same handlers as a stream.
+
+        Raises:
+            ProviderError: the body is an error or not a message.
+        """
+        if not isinstance(body, dict) or not isinstance(body.get("content"), list):
+            if isinstance(body, dict) and body.get("error"):
+                raise error_in("reply", body["error"], self.provider)
+            raise ProviderError(f"unexpected reply body: {str(body)[:200]!r}", provider=self.provider)
+        out = self._message_start({"message": {**body, "content": []}})
+        for index, block in enumerate(body["content"]):
+            if isinstance(block, dict):
+                out += self._block_start({"index": index, "content_block": block})
+                out += self._block_stop({"index": index})
+        out += self._message_delta({"delta": {"stop_reason": body.get("stop_reason")}, "usage": body.get("usage")})
+        return out + self._message_stop({})
 
     def _message_start(self, payload: Dict[str, Any]) -> List[Event]:
         message = payload.get("message") or {}
@@ -99,6 +142,7 @@ class AnthropicParser(StreamParser):
         index, block = payload["index"], payload.get("content_block") or {}
         kind = block.get("type")
         if kind == "tool_use":
+            self._kept.append(ReasoningBlock(kind="tool_use", id=block.get("id"), provider=self.provider))
             out: List[Event] = [self.builder.tool_start(index, block.get("id") or f"toolu_{index}",
                                                         block.get("name") or "")]
             if block.get("input"):  # whole messages carry the input here; streams send {}
@@ -109,24 +153,47 @@ class AnthropicParser(StreamParser):
             return [self.builder.reasoning(block["thinking"])] if block.get("thinking") else []
         if kind == "redacted_thinking":
             self._blocks[index] = _Block(kind, data=block.get("data"))
-        elif kind == "text" and block.get("text"):
-            return [self.builder.text(block["text"])]
+        elif kind == "text":
+            self._blocks[index] = _Block(kind, wire=block)
+            for citation in block.get("citations") or ():
+                self._cite(citation)
+            if block.get("text"):
+                self._blocks[index].text.append(block["text"])
+                return [self.builder.text(block["text"])]
+        elif kind in _SERVER_CALLS or _is_server_result(kind):
+            self._rich = True
+            self._blocks[index] = _Block(str(kind), wire=block)
+        else:
+            log.debug("skipped an Anthropic content block of type %r", kind)
         return []
+
+    def _cite(self, wire: Any) -> None:
+        citation = citation_of(wire)
+        if citation is not None:
+            self._rich = True
+            self.builder.citation(citation)
 
     def _block_delta(self, payload: Dict[str, Any]) -> List[Event]:
         index, delta = payload["index"], payload.get("delta") or {}
         kind = delta.get("type")
+        block = self._blocks.get(index)
         if kind == "text_delta" and delta.get("text"):
+            if block is not None:
+                block.text.append(delta["text"])
             return [self.builder.text(delta["text"])]
         if kind == "input_json_delta" and delta.get("partial_json") and self.builder.has_call(index):
             return [self.builder.tool_delta(index, delta["partial_json"])]
-        block = self._blocks.get(index)
         if block is None:
             return []
-        if kind == "thinking_delta" and delta.get("thinking"):
+        if kind == "input_json_delta" and isinstance(delta.get("partial_json"), str):
+            block.json.append(delta["partial_json"])
+        elif kind == "citations_delta":
+            block.citations.append(delta.get("citation"))
+            self._cite(delta.get("citation"))
+        elif kind == "thinking_delta" and delta.get("thinking"):
             block.text.append(delta["thinking"])
             return [self.builder.reasoning(delta["thinking"])]
-        if kind == "signature_delta":
+        elif kind == "signature_delta":
             block.signature += delta.get("signature") or ""
         return []
 
@@ -135,13 +202,41 @@ class AnthropicParser(StreamParser):
         if self.builder.has_call(index):
             return [self.builder.tool_end(index)]
         block = self._blocks.pop(index, None)
-        if block is not None and block.kind == "thinking":
-            self.builder.reasoning_blocks.append(ReasoningBlock(
-                "".join(block.text), block.signature or None, "thinking", provider=self.provider))
-        elif block is not None:
-            self.builder.reasoning_blocks.append(ReasoningBlock(
-                kind="redacted_thinking", data=block.data, provider=self.provider))
+        if block is None:
+            return []
+        if block.kind == "thinking":
+            kept = ReasoningBlock("".join(block.text), block.signature or None, "thinking", provider=self.provider)
+            self.builder.reasoning_blocks.append(kept)
+        elif block.kind == "redacted_thinking":
+            kept = ReasoningBlock(kind="redacted_thinking", data=block.data, provider=self.provider)
+            self.builder.reasoning_blocks.append(kept)
+        elif block.kind == "text":
+            kept = self._text_block(block)
+        else:
+            kept = self._server_block(block)
+        self._kept.append(kept)
         return []
+
+    def _text_block(self, block: _Block) -> ReasoningBlock:
+        text = "".join(block.text)
+        wire: Dict[str, Any] = {"type": "text", "text": text}
+        if block.citations:
+            wire["citations"] = [c for c in block.citations if isinstance(c, dict)]
+        return ReasoningBlock(text, kind="text", data=json.dumps(wire), provider=self.provider)
+
+    def _server_block(self, block: _Block) -> ReasoningBlock:
+        wire = dict(block.wire)
+        if block.kind in _SERVER_CALLS:
+            if block.json:
+                try:
+                    wire["input"] = json.loads("".join(block.json))
+                except ValueError:
+                    log.debug("server tool input is not JSON: %.200r", "".join(block.json))
+            self.builder.server_tool_call(ServerToolCall(wire.get("id"), str(wire.get("name") or ""),
+                                                         wire.get("input"), None))
+        else:
+            self.builder.server_tool_output(wire.get("tool_use_id"), wire.get("content"))
+        return ReasoningBlock(kind=block.kind, data=json.dumps(wire), id=wire.get("id"), provider=self.provider)
 
     def _message_delta(self, payload: Dict[str, Any]) -> List[Event]:
         reason = (payload.get("delta") or {}).get("stop_reason")
@@ -155,6 +250,8 @@ class AnthropicParser(StreamParser):
 
     def _message_stop(self, payload: Dict[str, Any]) -> List[Event]:
         self.complete = True
+        if self._rich:  # the whole content goes back, in order, with what it cites
+            self.builder.reasoning_blocks[:] = [b for b in self._kept if b.kind != "text" or b.text]
         return list(self.builder.end_open_calls())
 
     def _error(self, payload: Dict[str, Any]) -> List[Event]:

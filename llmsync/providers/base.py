@@ -5,7 +5,7 @@ A provider never does I/O, never sleeps and never retries (``llmsync.transport``
 """
 import json
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, TypeVar
 
 from ..auth import ApiKey, AuthStore
 from ..builder import ResponseBuilder
@@ -17,7 +17,7 @@ from ..types import Message, Response, Role
 
 __all__ = [
     "Provider", "WirePlan", "ErrorInfo", "StreamParser", "decode_json", "clamp_level", "LEVEL_ORDER", "LEVEL_WIRE",
-    "reasons_at", "reply_error", "data_url", "split_data_url",
+    "reasons_at", "reply_error", "data_url", "split_data_url", "validate_for_provider",
 ]
 
 
@@ -112,6 +112,17 @@ def reply_error(error: Any, provider: str, what: str, type_keys: Sequence[str] =
                          retryable=error_type in set(retryable_types))
 
 
+def validate_for_provider(message: Message, provider_id: str) -> None:
+    """``Message.validate_for_provider``: the registered provider checks the message.
+
+    Raises:
+        InvalidRequestError: the message cannot be sent there, or no such provider.
+    """
+    from ..registry import get_provider
+
+    get_provider(provider_id).validate_messages([message])
+
+
 def decode_json(data: str, provider: str, what: str = "stream event") -> Any:
     """``json.loads`` that raises ``ProviderError`` naming the bad payload."""
     try:
@@ -123,11 +134,14 @@ def decode_json(data: str, provider: str, what: str = "stream event") -> Any:
 
 
 class StreamParser:
-    """Turns one stream's wire events into llmsync events; one instance per stream.
+    """Turns one reply's wire data into llmsync events; one instance per reply.
 
     ``feed`` takes an SSE event name and its data and returns the events it yields;
-    ``finish`` is called when the body ends and returns the final ``Response`` or raises
-    ``StreamError`` when the stream stopped before the provider said it was complete.
+    ``feed_body`` takes a whole (non-streamed) reply, already decoded, and reads it
+    through the same steps; ``finish`` is called when the body ends and returns the final
+    ``Response`` or raises ``StreamError`` when the stream stopped before the provider
+    said it was complete. A non-streamed reply is ``feed_body`` then ``finish``: one parse
+    path for both.
     """
 
     def __init__(self, provider: str, model: str) -> None:
@@ -136,6 +150,14 @@ class StreamParser:
         self.complete = False
 
     def feed(self, event: str, data: str) -> List[Event]:
+        raise NotImplementedError
+
+    def feed_body(self, body: Any) -> List[Event]:
+        """Read a whole decoded reply body; it is complete by definition.
+
+        Raises:
+            ProviderError: the body is not a reply (or carries an error).
+        """
         raise NotImplementedError
 
     def finish(self) -> Response:
@@ -149,6 +171,9 @@ class StreamParser:
 
     def decode(self, data: str) -> Any:
         return decode_json(data, self.provider)
+
+
+ParserT = TypeVar("ParserT", bound=StreamParser)
 
 
 class Provider:
@@ -166,6 +191,8 @@ class Provider:
     supports_streaming: bool = True
     # Content types a streamed reply may carry (matched as substrings).
     stream_content_types: Tuple[str, ...] = ("event-stream",)
+    # GET path (appended to the base URL) listing the models a server serves.
+    models_path: str = "/models"
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.id!r}>"
@@ -266,10 +293,18 @@ class Provider:
         raise NotImplementedError
 
     def parse_response(self, body: Any, model: str) -> Response:
-        raise NotImplementedError
+        """A whole (non-streamed) reply: the stream parser fed the whole body, then ``finish``."""
+        parser = self.stream_parser(model)
+        parser.feed_body(body)
+        return parser.finish()
 
     def stream_parser(self, model: str) -> StreamParser:
         raise NotImplementedError
+
+    def priced(self, parser: "ParserT") -> "ParserT":
+        """``parser``, pricing its replies (``Response.cost``) with this provider's catalog view."""
+        parser.builder.model_meta = self.model_meta
+        return parser
 
     def decode_stream(self, chunks: Iterator[bytes]) -> Iterator[Tuple[str, str]]:
         """Split a streamed body into ``(event name, data)`` pairs: server-sent events here.
@@ -289,3 +324,16 @@ class Provider:
         ``headers`` are the response headers (some providers put the error type there).
         """
         return ErrorInfo(message=text[:500] or f"HTTP {status}")
+
+    def parse_model_list(self, body: Any) -> List[str]:
+        """The model ids in a ``GET models_path`` reply: OpenAI's ``{"data": [{"id": ...}]}``.
+
+        Raises:
+            ProviderError: the body has another shape.
+        """
+        data = body.get("data") if isinstance(body, dict) else None
+        if not isinstance(data, list) or not all(isinstance(m, dict) and isinstance(m.get("id"), str)
+                                                 for m in data):
+            raise ProviderError(f'expected a model list {{"data": [{{"id": ...}}]}}, got {str(body)[:200]!r}',
+                                provider=self.id)
+        return [m["id"] for m in data]

@@ -6,15 +6,16 @@ ai.google.dev/gemini-api/docs/thought-signatures, and googleapis/python-genai
 ``google/genai/types.py`` for the enums (FunctionCallingConfigMode, ThinkingLevel). Replies
 are read in ``gemini_stream.py``.
 """
+import json
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from ..auth import ApiKey
-from ..errors import InvalidRequestError, ProviderError
+from ..errors import InvalidRequestError
 from ..options import Request, ThinkingLevel
-from ..types import Document, Image, Message, Response, Role, Text, ToolChoice, ToolDefinition
+from ..types import Document, Image, Message, ReasoningBlock, Role, Text, ToolChoice, ToolDefinition
 from .base import ErrorInfo, Provider, WirePlan, clamp_level, split_data_url
 from .gemini_schema import json_schema
-from .gemini_stream import FINISH_REASONS, PROVIDER_ID, GeminiParser, parse_usage
+from .gemini_stream import FINISH_REASONS, PROVIDER_ID, SERVER_PARTS, GeminiParser, parse_usage
 
 __all__ = ["GeminiProvider", "GeminiParser", "providers", "parse_usage", "FINISH_REASONS"]
 
@@ -185,8 +186,10 @@ class GeminiProvider(Provider):
     def model_parts(self, message: Message, model: str, position: int,
                     adjustments: List[str]) -> List[Dict[str, Any]]:
         """An assistant message as model parts, each signature back on its own kind of part."""
-        blocks = [b for b in message.reasoning or () if b.provider == self.id and b.signature]
+        mine = [b for b in message.reasoning or () if b.provider == self.id]
+        blocks = [b for b in mine if b.signature and b.kind not in SERVER_PARTS]
         parts = [_signed({"text": b.text, "thought": True}, b.signature) for b in blocks if b.kind == "thought"]
+        parts += [part for part in map(_recorded_part, mine) if part is not None]  # code execution
         text_signatures = [b.signature for b in blocks if b.kind != "thought"]
         if message.text:
             parts.append(_signed({"text": message.text}, text_signatures.pop(0) if text_signatures else None))
@@ -207,19 +210,7 @@ class GeminiProvider(Provider):
     # -- responses --------------------------------------------------------------------------
 
     def stream_parser(self, model: str) -> GeminiParser:
-        return GeminiParser(self.id, model)
-
-    def parse_response(self, body: Any, model: str) -> Response:
-        """A whole ``generateContent`` reply, through the same parser a stream uses."""
-        chunks = body if isinstance(body, list) else [body]
-        if not chunks or not all(isinstance(c, dict) for c in chunks):
-            raise ProviderError(f"unexpected reply body: {str(body)[:200]!r}", provider=self.id)
-        if not any("error" in c or "candidates" in c or "promptFeedback" in c for c in chunks):
-            raise ProviderError(f"unexpected reply body: {str(body)[:200]!r}", provider=self.id)
-        parser = self.stream_parser(model)
-        for chunk in chunks:
-            parser.feed_chunk(chunk)
-        return parser.builder.build()
+        return self.priced(GeminiParser(self.id, model))
 
     def describe_error(self, status: int, payload: Any, text: str,
                        headers: Optional[Mapping[str, str]] = None) -> ErrorInfo:
@@ -241,6 +232,17 @@ class GeminiProvider(Provider):
         # "The input token count (N) exceeds the maximum number of tokens allowed (M)."
         context = "input token count" in message and "exceeds the maximum" in message
         return ErrorInfo(message, str(error.get("status") or "") or None, context)
+
+
+def _recorded_part(block: ReasoningBlock) -> Optional[Dict[str, Any]]:
+    """A kept ``executableCode``/``codeExecutionResult`` part, as it came."""
+    if block.kind not in SERVER_PARTS:
+        return None
+    try:
+        part = json.loads(block.data or "")
+    except ValueError:
+        return None
+    return part if isinstance(part, dict) else None
 
 
 def _reasons(error: Dict[str, Any]) -> List[str]:

@@ -5,15 +5,22 @@ ai.google.dev/gemini-api/docs/thought-signatures, and googleapis/python-genai
 ``google/genai/types.py`` for the FinishReason enum.
 """
 import json
+import logging
 import uuid
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
+from ..builder import usage_of
 from ..errors import ProviderError
 from ..events import Event
-from ..types import FinishReason, ReasoningBlock, Response, Usage
+from ..types import Citation, FinishReason, ReasoningBlock, Response, ServerToolCall, TokenLogprob, Usage
 from .base import StreamParser, reply_error
 
-__all__ = ["PROVIDER_ID", "GeminiParser", "parse_usage", "FINISH_REASONS"]
+__all__ = ["PROVIDER_ID", "GeminiParser", "parse_usage", "grounding_citations", "FINISH_REASONS", "SERVER_PARTS"]
+
+log = logging.getLogger("llmsync")
+
+# Parts of work Gemini ran itself (code execution); kept to go back in the next turn.
+SERVER_PARTS = ("executableCode", "codeExecutionResult")
 
 PROVIDER_ID = "gemini"
 
@@ -31,21 +38,71 @@ _RETRYABLE_STATUSES = frozenset({"RESOURCE_EXHAUSTED", "UNAVAILABLE", "INTERNAL"
 def parse_usage(meta: Optional[Dict[str, Any]]) -> Optional[Usage]:
     """``usageMetadata`` as ``Usage``: thinking tokens count as completion tokens.
 
-    ``candidatesTokenCount`` excludes thoughts (billed as output), and
-    ``promptTokenCount`` already includes ``cachedContentTokenCount``.
+    ``candidatesTokenCount`` excludes thoughts (billed as output); ``promptTokenCount``
+    already includes ``cachedContentTokenCount`` but not ``toolUsePromptTokenCount`` (the
+    grounding or code-execution results fed back to the model, "Number of tokens present
+    in tool-use prompt(s)", billed as input): it is added to the prompt, so that
+    ``totalTokenCount == prompt + completion`` again.
     """
     if not meta:
         return None
-    prompt = meta.get("promptTokenCount") or 0
-    thoughts = meta.get("thoughtsTokenCount") or 0
-    completion = (meta.get("candidatesTokenCount") or 0) + thoughts
-    return Usage(
-        prompt_tokens=prompt,
-        completion_tokens=completion,
-        total_tokens=meta.get("totalTokenCount") or prompt + completion,
-        cache_read_tokens=meta.get("cachedContentTokenCount") or 0,
-        reasoning_tokens=thoughts,
+    thoughts = meta.get("thoughtsTokenCount")
+    return usage_of(
+        _count(meta.get("promptTokenCount")) + _count(meta.get("toolUsePromptTokenCount")),
+        _count(meta.get("candidatesTokenCount")) + _count(thoughts),
+        cache_read=meta.get("cachedContentTokenCount"),
+        reasoning=thoughts,
     )
+
+
+def _count(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+
+def grounding_citations(metadata: Any) -> List[Citation]:
+    """``groundingMetadata`` as citations: one per (supported segment, chunk) pair, then any
+    chunk no segment cites. A chunk is ``web`` (uri, title), ``retrievedContext`` (uri,
+    title, text) or ``maps`` (ai.google.dev/api/generate-content#GroundingChunk)."""
+    if not isinstance(metadata, dict):
+        return []
+    chunks = [_chunk_source(chunk) for chunk in metadata.get("groundingChunks") or ()]
+    out: List[Citation] = []
+    cited = set()
+    for support in metadata.get("groundingSupports") or ():
+        if not isinstance(support, dict):
+            continue
+        text = (support.get("segment") or {}).get("text")
+        for index in support.get("groundingChunkIndices") or ():
+            if isinstance(index, int) and 0 <= index < len(chunks):
+                cited.add(index)
+                url, title, _ = chunks[index]
+                out.append(Citation(url, title, text))
+    out += [Citation(*chunk) for index, chunk in enumerate(chunks) if index not in cited]
+    return out
+
+
+def _chunk_source(chunk: Any) -> Tuple[Optional[str], Optional[str], Optional[str]]:
+    if not isinstance(chunk, dict):
+        return None, None, None
+    source = next((v for v in chunk.values() if isinstance(v, dict)), {})
+    return source.get("uri"), source.get("title"), source.get("text")
+
+
+def _logprobs(result: Any) -> List[TokenLogprob]:
+    """``logprobsResult``: chosen tokens with the top candidates at each step."""
+    if not isinstance(result, dict):
+        return []
+    chosen = result.get("chosenCandidates") or []
+    tops = result.get("topCandidates") or []
+    out = []
+    for position, entry in enumerate(chosen):
+        if not isinstance(entry, dict):
+            continue
+        step = tops[position] if position < len(tops) and isinstance(tops[position], dict) else {}
+        top = [TokenLogprob(str(c.get("token", "")), float(c.get("logProbability") or 0.0))
+               for c in step.get("candidates") or () if isinstance(c, dict)]
+        out.append(TokenLogprob(str(entry.get("token", "")), float(entry.get("logProbability") or 0.0), top))
+    return out
 
 
 def _reply_error(error: Any, provider: str) -> ProviderError:
@@ -72,6 +129,21 @@ class GeminiParser(StreamParser):
             return [e for item in chunk for e in self.feed_chunk(item)]
         return self.feed_chunk(chunk)
 
+    def feed_body(self, body: Any) -> List[Event]:
+        """A whole ``generateContent`` reply (or a JSON-array stream body), complete by
+        definition even without a ``finishReason``.
+
+        Raises:
+            ProviderError: the body is an error or not a reply.
+        """
+        chunks = body if isinstance(body, list) else [body]
+        if not chunks or not all(isinstance(c, dict) for c in chunks) or not any(
+                "error" in c or "candidates" in c or "promptFeedback" in c for c in chunks):
+            raise ProviderError(f"unexpected reply body: {str(body)[:200]!r}", provider=self.provider)
+        events = [e for chunk in chunks for e in self.feed_chunk(chunk)]
+        self.complete = True
+        return events
+
     def feed_chunk(self, chunk: Any) -> List[Event]:
         """Translate one decoded ``GenerateContentResponse``."""
         if not isinstance(chunk, dict):
@@ -93,6 +165,10 @@ class GeminiParser(StreamParser):
                         out.append(builder.text(text))
                 else:
                     out.extend(self._part(part))
+            for citation in grounding_citations(candidate.get("groundingMetadata")):
+                builder.citation(citation)
+            for entry in _logprobs(candidate.get("logprobsResult")):
+                builder.logprob(entry)
             if candidate.get("finishReason"):
                 self._finish(candidate["finishReason"], candidate.get("finishMessage"))
         if "promptFeedback" in chunk:
@@ -128,8 +204,14 @@ class GeminiParser(StreamParser):
         signature = part.get("thoughtSignature")
         if "functionCall" in part:
             return self._function_call(part["functionCall"] or {}, signature)
+        if any(kind in part for kind in SERVER_PARTS):
+            self._server_part(part)
+            return []
         text = part.get("text")
-        text = text if isinstance(text, str) else ""
+        if not isinstance(text, str):
+            if not signature:
+                log.debug("skipped a Gemini part with keys %s", sorted(part))
+            text = ""
         builder = self.builder
         if part.get("thought"):
             out: List[Event] = [builder.reasoning(text)] if text else []
@@ -143,6 +225,24 @@ class GeminiParser(StreamParser):
             # to that part; the text itself is already in the visible content.
             self._keep(ReasoningBlock("", signature, kind="text", provider=self.provider))
         return [builder.text(text)] if text else []
+
+    def _server_part(self, part: Dict[str, Any]) -> None:
+        """``executableCode`` {language, code} starts a code run; the next
+        ``codeExecutionResult`` {outcome, output} is its result (ai.google.dev code
+        execution guide). Both go back in the next turn as they came."""
+        kind = next(kind for kind in SERVER_PARTS if kind in part)
+        value = part[kind] if isinstance(part[kind], dict) else {}
+        builder = self.builder
+        if kind == "executableCode":
+            call_id = value.get("id") or f"code_{len(builder.server_tool_calls)}"
+            builder.server_tool_call(ServerToolCall(call_id, "code_execution",
+                                                    {k: v for k, v in value.items() if k != "id"}, None))
+        else:
+            pending = [c for c in builder.server_tool_calls if c.name == "code_execution" and c.output is None]
+            call_id = value.get("id") or (pending[0].id if pending else f"code_{len(builder.server_tool_calls)}")
+            builder.server_tool_output(call_id, {k: v for k, v in value.items() if k != "id"}, "code_execution")
+        self._keep(ReasoningBlock("", part.get("thoughtSignature"), kind=kind, data=json.dumps(part),
+                                  provider=self.provider))
 
     def _keep(self, block: ReasoningBlock) -> None:
         self.builder.reasoning_blocks.append(block)

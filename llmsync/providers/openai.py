@@ -6,14 +6,17 @@ Wire reference: platform.openai.com/docs/api-reference/chat and openai-python
 """
 from typing import Any, Dict, List, Mapping, Optional
 
+from ..builder import usage_of
+from ..catalog import ModelMeta
 from ..errors import InvalidRequestError, ProviderError
 from ..events import Event
 from ..options import Request, ThinkingLevel
-from ..types import Document, FinishReason, Image, Message, Response, Role, Text, ToolChoice, Usage
+from ..types import Citation, Document, FinishReason, Image, Message, Role, Text, TokenLogprob, ToolChoice, Usage
 from .base import (LEVEL_WIRE, ErrorInfo, Provider, StreamParser, WirePlan, clamp_level, data_url, reasons_at,
                    reply_error)
 
-__all__ = ["ChatCompletionsProvider", "ChatCompletionsParser", "OpenAIProvider", "providers", "parse_usage"]
+__all__ = ["ChatCompletionsProvider", "ChatCompletionsParser", "OpenAIProvider", "providers", "parse_usage",
+           "openai_reasoning_levels", "describe_openai_error", "is_chat_model"]
 
 FINISH_REASONS = {
     "stop": FinishReason.STOP,
@@ -25,22 +28,32 @@ FINISH_REASONS = {
 }
 
 
-def parse_usage(usage: Optional[Dict[str, Any]]) -> Optional[Usage]:
-    """Chat Completions usage; ``prompt_tokens`` already includes cached tokens."""
-    if not usage:
+def parse_usage(usage: Any) -> Optional[Usage]:
+    """Chat Completions usage in llmsync terms.
+
+    ``prompt_tokens`` already includes cached tokens (``prompt_tokens_details.cached_tokens``,
+    DeepSeek's ``prompt_cache_hit_tokens``). ``reasoning_tokens`` is part of
+    ``completion_tokens`` at OpenAI, but xAI counts it "separately from completion_tokens,
+    but ... in the total_tokens" (docs.x.ai, consumption and rate limits), as do vendors
+    serving its models: then it is added to the completion.
+    """
+    if not isinstance(usage, dict) or not usage:
         return None
-    prompt = usage.get("prompt_tokens") or 0
-    completion = usage.get("completion_tokens") or 0
+    prompt = _number(usage.get("prompt_tokens"))
+    completion = _number(usage.get("completion_tokens"))
     prompt_details = usage.get("prompt_tokens_details") or {}
     completion_details = usage.get("completion_tokens_details") or {}
-    cached = prompt_details.get("cached_tokens") or usage.get("prompt_cache_hit_tokens") or 0
-    return Usage(
-        prompt_tokens=prompt,
-        completion_tokens=completion,
-        total_tokens=usage.get("total_tokens") or prompt + completion,
-        cache_read_tokens=cached,
-        reasoning_tokens=completion_details.get("reasoning_tokens") or 0,
-    )
+    cached = _number(prompt_details.get("cached_tokens") if isinstance(prompt_details, dict) else 0) or \
+        _number(usage.get("prompt_cache_hit_tokens"))
+    reasoning = _number(completion_details.get("reasoning_tokens") if isinstance(completion_details, dict) else 0)
+    total = usage.get("total_tokens")
+    if reasoning and (reasoning > completion or total == prompt + completion + reasoning):
+        completion += reasoning
+    return usage_of(prompt, completion, cache_read=cached, reasoning=reasoning)
+
+
+def _number(value: Any) -> int:
+    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0 else 0
 
 
 def _reasoning_text(delta: Dict[str, Any]) -> Optional[str]:
@@ -51,12 +64,23 @@ def _reasoning_text(delta: Dict[str, Any]) -> Optional[str]:
     return text if isinstance(text, str) and text else None
 
 
+def _logprobs(content: Any) -> List[TokenLogprob]:
+    """``choices[0].logprobs.content`` entries as ``TokenLogprob``s."""
+    out = []
+    for entry in content if isinstance(content, list) else ():
+        if isinstance(entry, dict) and isinstance(entry.get("token"), str):
+            top = [TokenLogprob(t["token"], float(t.get("logprob") or 0.0))
+                   for t in entry.get("top_logprobs") or () if isinstance(t, dict) and isinstance(t.get("token"), str)]
+            out.append(TokenLogprob(entry["token"], float(entry.get("logprob") or 0.0), top))
+    return out
+
+
 class ChatCompletionsParser(StreamParser):
     """Chat Completions chunks: deltas of choice 0, tool calls by index, usage last.
 
-    ``feed`` decodes; ``feed_chunk`` translates one decoded chunk and ``replay`` a whole
-    (non-streamed) completion through the same builder. Subclasses fold a vendor's own
-    delta shapes into OpenAI's by overriding ``adapt``.
+    A whole ``chat.completion`` goes through ``feed_body``: the same steps, with the
+    ``message`` of choice 0 read as one delta. Subclasses fold a vendor's own delta shapes
+    into OpenAI's by overriding ``adapt``.
     """
 
     def feed(self, event: str, data: str) -> List[Event]:
@@ -68,73 +92,101 @@ class ChatCompletionsParser(StreamParser):
             raise ProviderError(f"unexpected stream chunk: {data[:200]!r}", provider=self.provider)
         return self.feed_chunk(chunk)
 
+    def feed_body(self, body: Any) -> List[Event]:
+        """A whole (non-streamed) ``chat.completion``, complete by definition.
+
+        Raises:
+            ProviderError: the body is an error or has no ``choices``.
+        """
+        if not isinstance(body, dict) or not isinstance(body.get("choices"), list):
+            if isinstance(body, dict) and body.get("error"):
+                raise _stream_error(body, self.provider)
+            raise ProviderError(f"unexpected reply body: {str(body)[:200]!r}", provider=self.provider)
+        events = self.feed_chunk(body)
+        events.extend(self.builder.end_open_calls())
+        self.complete = True
+        return events
+
     def feed_chunk(self, chunk: Dict[str, Any]) -> List[Event]:
-        """Translate one decoded ``chat.completion.chunk``.
+        """Translate one decoded ``chat.completion.chunk`` (or a whole ``chat.completion``).
 
         Raises:
             ProviderError: the chunk carries an ``error`` object.
         """
         if chunk.get("error"):
             raise _stream_error(chunk, self.provider)
-        self._adapt_choices(chunk, "delta")
         builder = self.builder
         builder.id = builder.id or chunk.get("id")
         builder.model = chunk.get("model") or builder.model
         out: List[Event] = []
         for choice in chunk.get("choices") or ():
-            if choice.get("index", 0) != 0:
-                continue
-            delta = choice.get("delta") or {}
-            reasoning = _reasoning_text(delta)
-            if reasoning:
-                out.append(builder.reasoning(reasoning))
-            content = delta.get("content")
-            if content:
-                out.append(builder.text(content))
-            for position, call in enumerate(delta.get("tool_calls") or ()):
-                out.extend(self._tool_call_delta(call, position))
-            finish = choice.get("finish_reason")
-            if finish:
-                out.extend(builder.end_open_calls())
-                builder.finish_reason = FINISH_REASONS.get(finish, FinishReason.STOP)
+            if isinstance(choice, dict) and choice.get("index", 0) == 0:
+                out.extend(self._choice(choice))
+        self._vendor_sources(chunk)
         usage = parse_usage(chunk.get("usage"))
         if usage is not None:
             out.append(builder.set_usage(usage))
         return out
 
-    def replay(self, body: Dict[str, Any]) -> Response:
-        """Build the ``Response`` of a whole ``chat.completion`` through the same builder."""
-        self._adapt_choices(body, "message")
+    def _choice(self, choice: Dict[str, Any]) -> List[Event]:
         builder = self.builder
-        builder.id = body.get("id")
-        builder.model = body.get("model") or builder.model
-        choice = (body.get("choices") or [{}])[0]
-        message = choice.get("message") or {}
-        reasoning = _reasoning_text(message)
+        delta = choice.get("delta", choice.get("message"))
+        if delta is None:
+            delta = {}
+        if not isinstance(delta, dict):
+            raise ProviderError(f"unexpected reply choice: {str(choice)[:200]!r}", provider=self.provider)
+        self.adapt(delta)
+        out: List[Event] = []
+        reasoning = _reasoning_text(delta)
         if reasoning:
-            builder.reasoning(reasoning)
-        if message.get("content"):
-            builder.text(message["content"])
-        elif message.get("refusal"):
-            builder.text(message["refusal"])
-        for position, call in enumerate(message.get("tool_calls") or ()):
-            self._tool_call_delta({**call, "index": position}, position)
-        builder.end_open_calls()
+            out.append(builder.reasoning(reasoning))
+        content = delta.get("content")
+        if content:
+            out.append(builder.text(content))
+        if isinstance(delta.get("refusal"), str) and delta["refusal"]:
+            builder.refusal(delta["refusal"])  # DESIGN: a refusal is never content
+        for position, call in enumerate(delta.get("tool_calls") or ()):
+            if isinstance(call, dict):
+                out.extend(self._tool_call_delta(call, position))
+        for annotation in delta.get("annotations") or ():
+            self._annotation(annotation)
+        logprobs = choice.get("logprobs")
+        if isinstance(logprobs, dict):
+            for entry in _logprobs(logprobs.get("content")):
+                builder.logprob(entry)
         finish = choice.get("finish_reason")
-        builder.finish_reason = FINISH_REASONS.get(finish, FinishReason.STOP) if finish else None
-        usage = parse_usage(body.get("usage"))
-        if usage is not None:
-            builder.set_usage(usage)
-        self.complete = True
-        return self.finish()
+        if finish:
+            out.extend(builder.end_open_calls())
+            builder.finish_reason = FINISH_REASONS.get(finish, FinishReason.STOP)
+        return out
+
+    def _annotation(self, annotation: Any) -> None:
+        # Search models: {"type": "url_citation", "url_citation": {url, title, start_index,
+        # end_index}} (openai-python chat_completion_message.py, Annotation).
+        if not isinstance(annotation, dict) or annotation.get("type") != "url_citation":
+            return
+        cited = annotation.get("url_citation") or {}
+        start, end = cited.get("start_index"), cited.get("end_index")
+        text = None
+        if isinstance(start, int) and isinstance(end, int) and end > start:
+            text = self.builder.text_so_far()[start:end] or None
+        self.builder.citation(Citation(cited.get("url"), cited.get("title"), text))
+
+    def _vendor_sources(self, chunk: Dict[str, Any]) -> None:
+        # Perplexity: top-level "search_results" [{title, url, date}] and the older
+        # "citations" [url, ...] (docs.perplexity.ai, chat completions response).
+        results = chunk.get("search_results")
+        if isinstance(results, list):
+            for result in results:
+                if isinstance(result, dict):
+                    self.builder.citation(Citation(result.get("url"), result.get("title")))
+        elif isinstance(chunk.get("citations"), list):
+            for url in chunk["citations"]:
+                if isinstance(url, str):
+                    self.builder.citation(Citation(url))
 
     def adapt(self, delta: Dict[str, Any]) -> None:
         """Rewrite one delta or message in place into the OpenAI shape (OpenAI's already is)."""
-
-    def _adapt_choices(self, body: Dict[str, Any], key: str) -> None:
-        for choice in body.get("choices") or ():  # only choice 0 is read, so only it is adapted
-            if isinstance(choice, dict) and choice.get("index", 0) == 0 and isinstance(choice.get(key), dict):
-                self.adapt(choice[key])
 
     def _tool_call_delta(self, call: Dict[str, Any], position: int) -> List[Event]:
         key = call.get("index", position)
@@ -269,28 +321,25 @@ class ChatCompletionsProvider(Provider):
     # -- responses ---------------------------------------------------------------------------
 
     def stream_parser(self, model: str) -> ChatCompletionsParser:
-        return ChatCompletionsParser(self.id, model)
-
-    def parse_response(self, body: Any, model: str) -> Response:
-        """A non-streamed reply, through the same parser (and builder) a stream uses."""
-        if not isinstance(body, dict) or "choices" not in body:
-            if isinstance(body, dict) and body.get("error"):
-                raise _stream_error(body, self.id)
-            raise ProviderError(f"unexpected reply body: {str(body)[:200]!r}", provider=self.id)
-        return self.stream_parser(model).replay(body)
+        return self.priced(ChatCompletionsParser(self.id, model))
 
     def describe_error(self, status: int, payload: Any, text: str,
                        headers: Optional[Mapping[str, str]] = None) -> ErrorInfo:
-        error = payload.get("error") if isinstance(payload, dict) else None
-        if isinstance(error, dict):
-            message = str(error.get("message") or text[:500])
-            code = error.get("code")
-            error_type = error.get("type") or (str(code) if code is not None else None)
-            context = code == "context_length_exceeded" or "context length" in message.lower()
-            return ErrorInfo(message, error_type, context)
-        if isinstance(error, str):
-            return ErrorInfo(error)
-        return super().describe_error(status, payload, text)
+        return describe_openai_error(status, payload, text) or super().describe_error(status, payload, text)
+
+
+def describe_openai_error(status: int, payload: Any, text: str) -> Optional[ErrorInfo]:
+    """OpenAI's ``{"error": {"message", "type", "code", "param"}}`` body, or None if not one."""
+    error = payload.get("error") if isinstance(payload, dict) else None
+    if isinstance(error, dict):
+        message = str(error.get("message") or text[:500])
+        code = error.get("code")
+        error_type = error.get("type") or (str(code) if code is not None else None)
+        context = code == "context_length_exceeded" or "context length" in message.lower()
+        return ErrorInfo(message, error_type, context)
+    if isinstance(error, str):
+        return ErrorInfo(error)
+    return None
 
 
 def _wire_part(part: Any) -> Dict[str, Any]:
@@ -333,6 +382,22 @@ def is_chat_model(model: str) -> bool:
     return "-chat" in model and model.startswith("gpt-5")
 
 
+def openai_reasoning_levels(model: str, meta: Optional[ModelMeta]) -> Optional[List[str]]:
+    """The ``reasoning_effort`` values an OpenAI model takes, or None if it takes none.
+
+    ``meta`` is the model's catalog entry (None when unknown): it wins; otherwise the
+    family rules above. Shared by Chat Completions and the Responses API.
+    """
+    if is_chat_model(model):
+        return None
+    if meta is not None:
+        return list(meta.reasoning_levels) if meta.reasoning_levels else None
+    for prefix, levels in _OPENAI_LEVELS:
+        if model.startswith(prefix):
+            return levels
+    return None
+
+
 class OpenAIProvider(ChatCompletionsProvider):
     """OpenAI's own Chat Completions endpoint."""
 
@@ -343,14 +408,7 @@ class OpenAIProvider(ChatCompletionsProvider):
     max_tokens_field = "max_completion_tokens"
 
     def reasoning_levels(self, model: str) -> Optional[List[str]]:
-        if is_chat_model(model):
-            return None
-        if self.model_meta(model) is not None:
-            return super().reasoning_levels(model)
-        for prefix, levels in _OPENAI_LEVELS:
-            if model.startswith(prefix):
-                return levels
-        return None
+        return openai_reasoning_levels(model, self.model_meta(model))
 
     def is_reasoning_model(self, model: str) -> bool:
         return self.reasoning_levels(model) is not None

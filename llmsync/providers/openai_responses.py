@@ -10,27 +10,27 @@ Wire reference: openai-python ``src/openai/types/responses/`` (response_create_p
 response_stream_event.py, response_reasoning_item_param.py, function_tool_param.py,
 response_error_event.py).
 """
+import logging
 import re
 from typing import Any, Callable, Dict, List, Mapping, Optional, Set
 
-from ..builder import ResponseBuilder
+from ..builder import ResponseBuilder, usage_of
 from ..catalog import ModelMeta, lookup, models
 from ..errors import ProviderError
 from ..events import Event
 from ..options import Request, ThinkingLevel
-from ..types import FinishReason, ReasoningBlock, Response, ToolChoice, Usage
+from ..types import Citation, FinishReason, ReasoningBlock, ServerToolCall, ToolChoice, Usage
 from .base import LEVEL_WIRE, ErrorInfo, Provider, StreamParser, WirePlan, clamp_level, reasons_at, reply_error
-from .openai import OpenAIProvider, is_chat_model
+from .openai import describe_openai_error, is_chat_model, openai_reasoning_levels
 from .responses_items import PROVIDER_ID, instructions, wire_input
 
 __all__ = ["OpenAIResponsesProvider", "ResponsesParser", "parse_usage", "providers"]
 
-# Model knowledge (reasoning levels per model) and error bodies are OpenAI's own.
-_OPENAI = OpenAIProvider()
-
 # Families that reject ``include: ["reasoning.encrypted_content"]`` ("Encrypted content
 # is not supported with this model", OpenHands/software-agent-sdk#1208).
 _NON_REASONING_PREFIXES = ("gpt-4", "gpt-3.5", "chatgpt-", "gpt-5-chat")
+
+log = logging.getLogger("llmsync")
 
 _INCOMPLETE = {"max_output_tokens": FinishReason.LENGTH, "content_filter": FinishReason.CONTENT_FILTER}
 _RETRYABLE_CODES = {"server_error", "rate_limit_exceeded"}
@@ -41,14 +41,11 @@ def parse_usage(usage: Any) -> Optional[Usage]:
     """Responses usage; ``input_tokens`` includes cached tokens, ``output_tokens`` reasoning."""
     if not isinstance(usage, dict):
         return None
-    prompt = usage.get("input_tokens") or 0
-    completion = usage.get("output_tokens") or 0
-    return Usage(
-        prompt_tokens=prompt,
-        completion_tokens=completion,
-        total_tokens=usage.get("total_tokens") or prompt + completion,
-        cache_read_tokens=(usage.get("input_tokens_details") or {}).get("cached_tokens") or 0,
-        reasoning_tokens=(usage.get("output_tokens_details") or {}).get("reasoning_tokens") or 0,
+    return usage_of(
+        usage.get("input_tokens"),
+        usage.get("output_tokens"),
+        cache_read=(usage.get("input_tokens_details") or {}).get("cached_tokens"),
+        reasoning=(usage.get("output_tokens_details") or {}).get("reasoning_tokens"),
     )
 
 
@@ -64,11 +61,66 @@ def _texts(parts: Any, kind: str, key: str = "text") -> List[str]:
     return [p.get(key) or "" for p in parts or () if isinstance(p, dict) and p.get("type") == kind]
 
 
+def _server_call(item: Dict[str, Any]) -> Optional[ServerToolCall]:
+    """A tool the API ran itself, from its output item (openai-python
+    response_output_item.py: web_search_call, code_interpreter_call, file_search_call,
+    image_generation_call, mcp_call); None for other item types."""
+    kind = item.get("type")
+    if kind == "web_search_call":
+        action = item["action"] if isinstance(item.get("action"), dict) else {}
+        return ServerToolCall(item.get("id"), "web_search", action or None, action.get("sources"))
+    if kind == "code_interpreter_call":
+        return ServerToolCall(item.get("id"), "code_interpreter",
+                              {"code": item.get("code"), "container_id": item.get("container_id")},
+                              item.get("outputs"))
+    if kind == "file_search_call":
+        return ServerToolCall(item.get("id"), "file_search", {"queries": item.get("queries")}, item.get("results"))
+    if kind == "image_generation_call":
+        return ServerToolCall(item.get("id"), "image_generation", None, item.get("result"))
+    if kind == "mcp_call":
+        output = item.get("output") if item.get("error") is None else {"error": item.get("error")}
+        return ServerToolCall(item.get("id"), f"mcp:{item.get('server_label')}:{item.get('name')}",
+                              item.get("arguments"), output)
+    return None
+
+
+def _citation(annotation: Any, text: str) -> Optional[Citation]:
+    """An ``output_text`` annotation (url_citation, file_citation, container_file_citation)."""
+    if not isinstance(annotation, dict):
+        return None
+    kind = annotation.get("type")
+    start, end = annotation.get("start_index"), annotation.get("end_index")
+    cited = text[start:end] or None if isinstance(start, int) and isinstance(end, int) else None
+    if kind == "url_citation":
+        return Citation(annotation.get("url"), annotation.get("title"), cited)
+    if kind in ("file_citation", "container_file_citation"):
+        return Citation(None, annotation.get("filename") or annotation.get("file_id"), cited)
+    return None
+
+
+def _read_message(builder: ResponseBuilder, item: Dict[str, Any], streamed: bool) -> List[Event]:
+    out: List[Event] = []
+    for part in item.get("content") or ():
+        if not isinstance(part, dict):
+            continue
+        if part.get("type") == "output_text":
+            text = part["text"] if isinstance(part.get("text"), str) else ""
+            if text and not streamed:
+                out.append(builder.text(text))
+            for annotation in part.get("annotations") or ():
+                citation = _citation(annotation, text)
+                if citation is not None:
+                    builder.citation(citation)
+        elif part.get("type") == "refusal" and not streamed and part.get("refusal"):
+            builder.refusal(part["refusal"])  # DESIGN: a refusal is never content
+    return out
+
+
 def read_item(builder: ResponseBuilder, item: Dict[str, Any], streamed: bool) -> List[Event]:
     """Add one complete output item to ``builder``.
 
     ``streamed`` says the item's text or arguments already arrived as deltas, so only
-    what deltas cannot carry (the reasoning block, the end of a call) is added.
+    what deltas cannot carry (the reasoning block, annotations, the end of a call) is added.
     """
     kind = item.get("type")
     if kind == "function_call":
@@ -81,10 +133,13 @@ def read_item(builder: ResponseBuilder, item: Dict[str, Any], streamed: bool) ->
         ))
         text = summary or "".join(_texts(item.get("content"), "reasoning_text"))
         return [builder.reasoning(text)] if text and not streamed else []
-    if kind == "message" and not streamed:
-        content = item.get("content")
-        texts = _texts(content, "output_text") + _texts(content, "refusal", "refusal")
-        return [builder.text(text) for text in texts if text]
+    if kind == "message":
+        return _read_message(builder, item, streamed)
+    call = _server_call(item)
+    if call is not None:
+        builder.server_tool_call(call)
+    else:
+        log.debug("skipped a Responses output item of type %r", kind)
     return []
 
 
@@ -115,11 +170,11 @@ def finish(builder: ResponseBuilder, response: Dict[str, Any], status: Optional[
         builder.error_message = error.message
         raise error
     out: List[Event] = list(builder.end_open_calls())
-    if status == "completed":
-        builder.finish_reason = FinishReason.STOP  # the builder turns it into TOOL_CALLS
-    elif status == "incomplete":
+    if status == "incomplete":
         reason = (response.get("incomplete_details") or {}).get("reason")
         builder.finish_reason = _INCOMPLETE.get(str(reason), FinishReason.LENGTH)
+    else:  # "completed" (a whole body may omit it): the builder turns STOP into TOOL_CALLS
+        builder.finish_reason = FinishReason.STOP
     usage = parse_usage(response.get("usage"))
     if usage is not None:
         out.append(builder.set_usage(usage))
@@ -127,7 +182,11 @@ def finish(builder: ResponseBuilder, response: Dict[str, Any], status: Optional[
 
 
 class ResponsesParser(StreamParser):
-    """Responses stream events; each carries its own ``type`` (the SSE event name too)."""
+    """Responses stream events; each carries its own ``type`` (the SSE event name too).
+
+    A whole response object (``feed_body``) is read item by item, as the stream's
+    ``response.output_item.done`` events are, then finished as ``response.completed`` is.
+    """
 
     def __init__(self, provider: str, model: str) -> None:
         super().__init__(provider, model)
@@ -140,6 +199,19 @@ class ResponsesParser(StreamParser):
         handler = _HANDLERS.get(payload.get("type") or event)
         return handler(self, payload) if handler else []
 
+    def feed_body(self, body: Any) -> List[Event]:
+        if not isinstance(body, dict) or not isinstance(body.get("output"), list):
+            if isinstance(body, dict) and body.get("error"):
+                raise _error(body["error"], self.provider, "error in reply")
+            raise ProviderError(f"unexpected reply body: {str(body)[:200]!r}", provider=self.provider)
+        events = self._created({"response": body})
+        for item in body["output"]:
+            if isinstance(item, dict):
+                events += self._item_done({"item": item})
+        events += finish(self.builder, body, None)
+        self.complete = True
+        return events
+
     def _created(self, payload: Dict[str, Any]) -> List[Event]:
         response = payload.get("response") or {}
         self.builder.id = response.get("id") or self.builder.id
@@ -149,6 +221,12 @@ class ResponsesParser(StreamParser):
     def _text(self, payload: Dict[str, Any]) -> List[Event]:
         self._streamed.add(payload.get("item_id"))
         return [self.builder.text(payload["delta"])] if payload.get("delta") else []
+
+    def _refusal(self, payload: Dict[str, Any]) -> List[Event]:
+        self._streamed.add(payload.get("item_id"))
+        if isinstance(payload.get("delta"), str) and payload["delta"]:
+            self.builder.refusal(payload["delta"])
+        return []
 
     def _reasoning(self, payload: Dict[str, Any]) -> List[Event]:
         self._streamed.add(payload.get("item_id"))
@@ -176,6 +254,8 @@ class ResponsesParser(StreamParser):
 
     def _item_done(self, payload: Dict[str, Any]) -> List[Event]:
         item = payload.get("item") or {}
+        if not isinstance(item, dict):
+            return []
         return read_item(self.builder, item, streamed=item.get("id") in self._streamed)
 
     def _completed(self, payload: Dict[str, Any]) -> List[Event]:
@@ -195,7 +275,7 @@ class ResponsesParser(StreamParser):
 _HANDLERS: Dict[str, Callable[[ResponsesParser, Dict[str, Any]], List[Event]]] = {
     "response.created": ResponsesParser._created,
     "response.output_text.delta": ResponsesParser._text,
-    "response.refusal.delta": ResponsesParser._text,
+    "response.refusal.delta": ResponsesParser._refusal,
     "response.reasoning_summary_text.delta": ResponsesParser._reasoning,
     "response.reasoning_text.delta": ResponsesParser._reasoning,
     "response.output_item.added": ResponsesParser._item_added,
@@ -238,17 +318,21 @@ class OpenAIResponsesProvider(Provider):
     def model_meta(self, model: str) -> Optional[ModelMeta]:
         return lookup(self.id, model) or lookup("openai", model)
 
+    def reasoning_levels(self, model: str) -> Optional[List[str]]:
+        """The reasoning efforts the model takes (OpenAI's rules), or None."""
+        return openai_reasoning_levels(model, self.model_meta(model))
+
     def supports_reasoning(self, model: str) -> bool:
-        return _OPENAI.is_reasoning_model(model)
+        return self.reasoning_levels(model) is not None
 
     def supports_reasoning_effort(self, model: str) -> bool:
-        return _OPENAI.is_reasoning_model(model)
+        return self.reasoning_levels(model) is not None
 
     def may_reason(self, model: str) -> bool:
         """Whether to ask for encrypted reasoning: yes unless the model is known not to reason."""
         if model.startswith(_NON_REASONING_PREFIXES) or is_chat_model(model):
             return False
-        if _OPENAI.reasoning_levels(model) is not None:
+        if self.reasoning_levels(model) is not None:
             return True
         meta = self.model_meta(model)
         if meta is not None:
@@ -268,7 +352,7 @@ class OpenAIResponsesProvider(Provider):
             body["max_output_tokens"] = request.max_tokens
         effort = self._apply_reasoning(request, model, body, adjustments)
         if request.temperature is not None:
-            if reasons_at(_OPENAI.reasoning_levels(model), effort):
+            if reasons_at(self.reasoning_levels(model), effort):
                 adjustments.append(f"temperature dropped: {model} takes only the default "
                                    "temperature while it reasons")
             else:
@@ -307,7 +391,7 @@ class OpenAIResponsesProvider(Provider):
     def _apply_reasoning(self, request: Request, model: str, body: Dict[str, Any],
                          adjustments: List[str]) -> Optional[str]:
         """Set ``reasoning`` from the thinking level; return the effort sent, if any."""
-        accepted = _OPENAI.reasoning_levels(model)
+        accepted = self.reasoning_levels(model)
         level = request.thinking_level
         if level is None:
             return None
@@ -325,25 +409,12 @@ class OpenAIResponsesProvider(Provider):
     # -- responses ---------------------------------------------------------------------------
 
     def stream_parser(self, model: str) -> StreamParser:
-        return ResponsesParser(self.id, model)
-
-    def parse_response(self, body: Any, model: str) -> Response:
-        """A whole response object, read item by item through the stream's builder."""
-        if not isinstance(body, dict) or not isinstance(body.get("output"), list):
-            if isinstance(body, dict) and body.get("error"):
-                raise _error(body["error"], self.id, "error in reply")
-            raise ProviderError(f"unexpected reply body: {str(body)[:200]!r}", provider=self.id)
-        builder = ResponseBuilder(self.id, model)
-        for item in body["output"]:
-            if isinstance(item, dict):
-                read_item(builder, item, streamed=False)
-        finish(builder, body, None)
-        return builder.build()
+        return self.priced(ResponsesParser(self.id, model))
 
     def describe_error(self, status: int, payload: Any, text: str,
                        headers: Optional[Mapping[str, str]] = None) -> ErrorInfo:
         """OpenAI error bodies: ``{"error": {"message", "type", "code", "param"}}``."""
-        return _OPENAI.describe_error(status, payload, text)
+        return describe_openai_error(status, payload, text) or super().describe_error(status, payload, text)
 
 
 def providers() -> List[Provider]:
