@@ -270,7 +270,7 @@ class VertexProvider(_Vertex, GeminiProvider):
         return plan
 
     def stream_parser(self, model: str) -> VertexGeminiParser:
-        return VertexGeminiParser(self.id, model)
+        return self.priced(VertexGeminiParser(self.id, model))
 
     def describe_error(self, status: int, payload: Any, text: str,
                        headers: Optional[Mapping[str, str]] = None) -> ErrorInfo:
@@ -310,7 +310,8 @@ class VertexAnthropicProvider(_Vertex, AnthropicProvider):
     def build_request(self, request: Request, model: str) -> WirePlan:
         plan = super().build_request(request, _model_segment(model, self.id))
         plan.body.pop("model", None)  # named in the URL instead
-        plan.body["anthropic_version"] = ANTHROPIC_VERSION
+        plan.body["anthropic_version"] = ANTHROPIC_VERSION  # instead of the anthropic-version header
+        plan.headers = {k: v for k, v in plan.headers.items() if k.lower() != "anthropic-version"}
         method = "streamRawPredict" if request.stream else "rawPredict"
         plan.path = f"/publishers/anthropic/models/{model}:{method}"
         return plan

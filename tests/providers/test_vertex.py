@@ -161,6 +161,8 @@ class TestClaudeRequest:
         assert body["anthropic_version"] == "vertex-2023-10-16"
         assert "model" not in body
         assert body["stream"] is True
+        headers = plan("vertex-anthropic/claude-haiku-4-5@20251001").headers
+        assert "anthropic-version" not in {name.lower() for name in headers}
 
     def test_the_rest_is_the_anthropic_body(self):
         options = dict(system_prompt="Use parallel tool calling.", max_tokens=16000, stop=["END"],
@@ -555,6 +557,7 @@ class TestThroughClient:
         assert received.path.endswith("/publishers/anthropic/models/claude-sonnet-4-5@20250929:streamRawPredict")
         assert received.body["anthropic_version"] == "vertex-2023-10-16" and "model" not in received.body
         assert received.headers["Authorization"] == f"Bearer {TOKEN}"
+        assert not {"x-api-key", "anthropic-version"} & {name.lower() for name in received.headers}
 
     def test_default_credentials_reach_the_server_and_never_show_in_explain(self, fake, adc):
         fake.add(Reply(text="ok"))
