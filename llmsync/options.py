@@ -4,6 +4,7 @@ from enum import Enum
 from typing import Any, Dict, FrozenSet, List, Optional, Union
 
 from .errors import InvalidRequestError
+from .openai_format import message_from_openai, normalize_response_format, tool_definition_from_dict
 from .types import Message, ToolChoice, ToolDefinition, _StrEnum
 
 __all__ = [
@@ -116,7 +117,8 @@ class Request:
     has a richer type: ``messages`` may be a string (one user message) or message dicts,
     ``thinking``/``effort`` their level names, ``tool_choice`` a mode or a tool name,
     ``stop`` one string.
-    ``response_format`` is a JSON Schema dict or "json". ``extra`` is merged into the
+    ``response_format`` is a JSON Schema dict or "json" (OpenAI's ``json_schema`` and
+    ``json_object`` forms are turned into these). ``extra`` is merged into the
     provider's wire body last, for anything llmsync does not model yet.
     """
 
@@ -148,19 +150,14 @@ class Request:
             messages = [messages]
         elif not isinstance(messages, (list, tuple)):
             raise InvalidRequestError(f"messages must be a string or a list of messages, got {messages!r}")
-        self.messages = [_coerce_message(m) for m in messages]
+        self.messages = [_coerce_message(m, i) for i, m in enumerate(messages)]
         self.tool_choice = ToolChoice.coerce(self.tool_choice)
         self.thinking = _coerce_enum(ThinkingLevel, self.thinking, "thinking")
         self.reasoning_effort = _coerce_enum(ThinkingLevel, self.reasoning_effort, "reasoning_effort")
         self.effort = _coerce_enum(EffortLevel, self.effort, "effort")
         if isinstance(self.stop, str):
             self.stop = [self.stop]
-        if self.response_format is not None and not (
-            self.response_format == "json" or isinstance(self.response_format, dict)
-        ):
-            raise InvalidRequestError(
-                f'response_format must be a JSON Schema dict or "json", got {self.response_format!r}'
-            )
+        self.response_format = normalize_response_format(self.response_format)
 
     @property
     def thinking_level(self) -> Optional[ThinkingLevel]:
@@ -170,7 +167,7 @@ class Request:
     @property
     def tool_definitions(self) -> List[ToolDefinition]:
         """The tools as ``ToolDefinition``s (``@tool`` functions and ``Tool``s unwrapped)."""
-        return [_definition_of(t) for t in self.tools or []]
+        return [_definition_of(t, i) for i, t in enumerate(self.tools or [])]
 
     def with_options(self, **changes: Any) -> "Request":
         """A copy with some fields changed."""
@@ -181,30 +178,23 @@ class Request:
         return [f.name for f in fields(cls) if f.name not in ("model", "messages")]
 
 
-def _coerce_message(message: Any) -> Message:
+def _coerce_message(message: Any, index: int = 0) -> Message:
+    """A ``Message`` from a message, an OpenAI Chat Completions dict or ``Message.to_dict()``."""
     if isinstance(message, Message):
         return message
     if isinstance(message, dict):
-        if "role" not in message:
-            raise InvalidRequestError(f"a message dict needs a role, got {message!r}")
-        try:
-            return Message.from_dict(message)  # type: ignore[attr-defined]
-        except (KeyError, TypeError, ValueError) as exc:  # dataclasses-json's own errors
-            raise InvalidRequestError(f"malformed message {message!r}: {exc}") from exc
-    raise InvalidRequestError(f"messages must be Message objects or dicts, got {message!r}")
+        return message_from_openai(message, f"messages[{index}]")
+    raise InvalidRequestError(
+        f"messages[{index}]: messages must be Message objects or dicts, got {type(message).__name__}")
 
 
-def _definition_of(tool: Any) -> ToolDefinition:
+def _definition_of(tool: Any, index: int = 0) -> ToolDefinition:
+    """The ``ToolDefinition`` of a definition, an OpenAI or Anthropic tool dict, a ``Tool``
+    (bound methods included) or a function (described as ``@tool`` would)."""
     if isinstance(tool, ToolDefinition):
         return tool
-    definition = getattr(tool, "definition", None)
-    if isinstance(definition, ToolDefinition):
-        return definition
     if isinstance(tool, dict):
-        if not isinstance(tool.get("name"), str):
-            raise InvalidRequestError(f"a tool dict needs a name, got {tool!r}")
-        return ToolDefinition(tool["name"], tool.get("description", ""),
-                              tool.get("parameters") or {"type": "object", "properties": {}})
-    raise InvalidRequestError(
-        f"tools must be ToolDefinition, @tool functions, Tool objects or dicts, got {tool!r}"
-    )
+        return tool_definition_from_dict(tool, f"tools[{index}]")
+    from .tool_binding import definition_of
+
+    return definition_of(tool, f"tools[{index}]")

@@ -20,12 +20,12 @@ import json
 import re
 import sys
 import typing
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
 from .errors import InvalidRequestError
 
-__all__ = ["Docstring", "parse_docstring", "function_schema", "type_schema", "type_hints",
-           "validate", "convert"]
+__all__ = ["Docstring", "parse_docstring", "function_schema", "parameters_schema", "type_schema",
+           "type_hints", "validate", "convert"]
 
 Schema = Dict[str, Any]
 
@@ -151,20 +151,36 @@ def _items(body: List[str], names_of: Any) -> Dict[str, str]:
 
 # -- schemas ----------------------------------------------------------------------------------
 
-def type_hints(obj: Any, localns: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
+def type_hints(obj: Any, localns: Optional[Mapping[str, Any]] = None,
+               names: Optional[Iterable[str]] = None) -> Dict[str, Any]:
     """``typing.get_type_hints`` with ``Annotated`` kept and a clear error when it fails.
 
     ``localns`` resolves names that string annotations (``from __future__ import
     annotations``) refer to but the defining module's globals lack, such as classes
-    defined inside a function.
+    defined inside a function. ``names`` limits the work to those annotations, so a
+    method's ``self: "Cls"`` or ``-> "Cls"`` need not resolve while its class is built.
     """
+    target = obj
+    annotations = getattr(obj, "__annotations__", None)
+    if names is not None and isinstance(annotations, dict):
+        wanted = set(names)
+        target = _Annotations({k: v for k, v in annotations.items() if k in wanted},
+                              getattr(inspect.unwrap(obj), "__globals__", {}))
     try:
-        return typing.get_type_hints(obj, localns=dict(localns or {}), include_extras=True)
+        return typing.get_type_hints(target, localns=dict(localns or {}), include_extras=True)
     except (NameError, TypeError, SyntaxError) as exc:
         hint = " (write Optional[X] / Union[X, Y] before Python 3.10)" if "|" in str(exc) else ""
         raise InvalidRequestError(
             f"cannot resolve the type hints of {getattr(obj, '__qualname__', obj)!r}: {exc}{hint}"
         ) from exc
+
+
+class _Annotations:
+    """Some of a function's annotations, with its globals, for ``get_type_hints``."""
+
+    def __init__(self, annotations: Dict[str, Any], globalns: Dict[str, Any]) -> None:
+        self.__annotations__ = annotations
+        self.__globals__ = globalns
 
 
 def function_schema(fn: Any, localns: Optional[Mapping[str, Any]] = None) -> Tuple[str, Schema]:
@@ -176,11 +192,28 @@ def function_schema(fn: Any, localns: Optional[Mapping[str, Any]] = None) -> Tup
     Raises:
         InvalidRequestError: a hint cannot be resolved or described as JSON Schema.
     """
-    hints = type_hints(fn, localns)
-    doc = parse_docstring(inspect.getdoc(fn))
+    parameters = list(inspect.signature(fn).parameters.values())
+    hints = type_hints(fn, localns, [param.name for param in parameters])
+    return parameters_schema(parameters, hints, inspect.getdoc(fn), fn.__qualname__, localns)
+
+
+def parameters_schema(parameters: Iterable[inspect.Parameter], hints: Mapping[str, Any],
+                      doc: Optional[str], owner: str,
+                      localns: Optional[Mapping[str, Any]] = None) -> Tuple[str, Schema]:
+    """``function_schema`` for chosen parameters (a method's without ``self``, a partial's).
+
+    Args:
+        parameters: the parameters the model fills in.
+        hints: their resolved type hints.
+        doc: the docstring describing them.
+        owner: the callable's name for error messages.
+        localns: as for ``type_schema``.
+    """
+    docstring = parse_docstring(doc)
     properties: Dict[str, Schema] = {}
     required: List[str] = []
-    for name, param in inspect.signature(fn).parameters.items():
+    for param in parameters:
+        name = param.name
         if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
             continue
         hint = hints.get(name, Any)
@@ -189,18 +222,18 @@ def function_schema(fn: Any, localns: Optional[Mapping[str, Any]] = None) -> Tup
         try:
             schema = type_schema(hint, localns)
         except InvalidRequestError as exc:
-            raise InvalidRequestError(f"{fn.__qualname__}: parameter {name!r}: {exc.message}") from None
-        if name in doc.params and "description" not in schema:
-            schema["description"] = doc.params[name]
+            raise InvalidRequestError(f"{owner}: parameter {name!r}: {exc.message}") from None
+        if name in docstring.params and "description" not in schema:
+            schema["description"] = docstring.params[name]
         if param.default is param.empty:
             required.append(name)
         else:
             _add_default(schema, param.default)
         properties[name] = schema
-    parameters: Schema = {"type": "object", "properties": properties}
+    result: Schema = {"type": "object", "properties": properties}
     if required:
-        parameters["required"] = required
-    return doc.description, parameters
+        result["required"] = required
+    return docstring.description, result
 
 
 def _add_default(schema: Schema, default: Any) -> None:

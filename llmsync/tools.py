@@ -1,31 +1,29 @@
 """Tools: ``@tool``, ``Tool``, the ``ToolExecutor`` thread pool, and the tool-run loop.
 
-``@tool`` turns a function into a ``Tool`` whose ``ToolDefinition`` comes from its type
-hints and docstring (see ``llmsync.tool_schema``). ``ToolExecutor`` runs one turn's tool
-calls on threads and turns every failure (an exception, an unknown tool, arguments that
+``@tool`` turns a callable into a ``Tool`` whose ``ToolDefinition`` comes from its type
+hints and docstring (``llmsync.tool_binding``, ``llmsync.tool_schema``). ``ToolExecutor``
+runs one turn's tool calls on threads and turns every failure (an exception, an unknown tool, arguments that
 do not fit the schema, a timeout) into an error result the model sees. ``run_loop`` and
 ``run_loop_stream`` are ``Client.run`` and ``Client.run_stream``: call the model, run
 its tool calls, send the results back, repeat until it answers without tools.
 """
 import dataclasses
 import enum
-import functools
-import inspect
 import json
 import logging
 import queue
-import sys
 import time
 from collections import deque
 from concurrent.futures import Executor, ThreadPoolExecutor
-from typing import (Any, Callable, Deque, Dict, Generator, Iterable, Iterator, List, Mapping,
-                    Optional, Tuple, Union)
+from typing import (Any, Callable, Deque, Dict, Generator, Iterable, Iterator, List, Optional,
+                    Tuple, Union)
 
-from . import tool_schema
 from .errors import InvalidRequestError
 from .events import Event, ToolResult
-from .options import ParallelToolConfig, Request
-from .types import Message, Response, ToolCall, ToolDefinition, Usage
+from .options import ParallelToolConfig, Request, _definition_of
+from .tool_binding import Tool, tool
+from .tool_binding import as_tool as _as_tool
+from .types import Message, Response, ToolCall, Usage
 
 __all__ = ["tool", "Tool", "ToolExecutor", "RunResult", "run_loop", "run_loop_stream",
            "encode_result"]
@@ -33,114 +31,12 @@ __all__ = ["tool", "Tool", "ToolExecutor", "RunResult", "run_loop", "run_loop_st
 log = logging.getLogger("llmsync")
 
 
-class Tool:
-    """A function the model may call, with the ``ToolDefinition`` it is offered as.
-
-    Calling a ``Tool`` calls the function, so a decorated function works as before.
-
-    Args:
-        definition: the name, description and JSON Schema of the parameters.
-        fn: the function; it is called with the model's arguments as keywords.
-        timeout: seconds a call may run before its result is "timed out" (None: no limit).
-        localns: names for resolving ``fn``'s string annotations (``@tool`` passes the
-            decorating scope's locals).
-    """
-
-    def __init__(self, definition: ToolDefinition, fn: Callable[..., Any],
-                 timeout: Optional[float] = None, localns: Optional[Mapping[str, Any]] = None) -> None:
-        definition.validate()
-        functools.update_wrapper(self, fn)  # first: it copies fn.__dict__ over ours
-        self.definition = definition
-        self.fn = fn
-        self.timeout = timeout
-        self._localns = localns
-        try:
-            self._signature: Optional[inspect.Signature] = inspect.signature(fn)
-        except (TypeError, ValueError):  # some builtins have no signature
-            self._signature = None
-        try:
-            self._hints = tool_schema.type_hints(fn, localns)
-        except InvalidRequestError:  # an explicit definition needs no hints; convert nothing
-            self._hints = {}
-
-    @property
-    def name(self) -> str:
-        return self.definition.name
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self.fn(*args, **kwargs)
-
-    def __repr__(self) -> str:
-        return f"Tool({self.name!r}, fn={getattr(self.fn, '__qualname__', self.fn)!r})"
-
-    def bind(self, call: ToolCall) -> Callable[[], Any]:
-        """A no-argument callable running ``fn`` with ``call``'s checked arguments.
-
-        Raises:
-            InvalidRequestError: the arguments are not a JSON object, break the schema, or
-                do not fit the function's signature.
-        """
-        arguments = call.parsed_arguments()
-        problem = tool_schema.validate(self.definition.parameters, arguments)
-        if problem:
-            raise InvalidRequestError(problem)
-        try:
-            kwargs = {name: tool_schema.convert(self._hints.get(name, Any), value, self._localns)
-                      for name, value in arguments.items()}
-            if self._signature is not None:
-                self._signature.bind(**kwargs)
-        except (TypeError, ValueError) as exc:
-            raise InvalidRequestError(str(exc)) from None
-        return functools.partial(self.fn, **kwargs)
-
-
-def tool(fn: Optional[Callable[..., Any]] = None, *, name: Optional[str] = None,
-         description: Optional[str] = None, timeout: Optional[float] = None) -> Any:
-    """Make a function a ``Tool``, its schema built from type hints and docstring.
-
-    Use it bare (``@tool``) or with options (``@tool(name="weather", timeout=5)``).
-
-    Args:
-        fn: the function (given when used bare).
-        name: the tool's name (default: the function's name).
-        description: the tool's description (default: the docstring's first paragraph).
-        timeout: seconds a call may run before the model is told it timed out.
-
-    Returns:
-        A ``Tool``, or a decorator making one when ``fn`` is not given.
-
-    Raises:
-        InvalidRequestError: a parameter's type has no JSON Schema form.
-    """
-    # Names in string annotations (``from __future__ import annotations``) may refer to
-    # classes local to the caller, which get_type_hints cannot otherwise see.
-    caller = sys._getframe(1)
-    localns = dict(caller.f_locals) if caller.f_locals is not caller.f_globals else None
-
-    def make(function: Callable[..., Any]) -> Tool:
-        summary, parameters = tool_schema.function_schema(function, localns)
-        definition = ToolDefinition(name or function.__name__,
-                                    summary if description is None else description, parameters)
-        return Tool(definition, function, timeout=timeout, localns=localns)
-
-    return make if fn is None else make(fn)
-
-
-def _as_tool(item: Any) -> Any:
-    """A ``Tool`` for plain functions; ``Tool``s, definitions and dicts as they are."""
-    if isinstance(item, (Tool, ToolDefinition, dict)) or hasattr(item, "definition"):
-        return item
-    if callable(item):
-        return tool(item)
-    raise InvalidRequestError(f"tools must be @tool functions, Tools, ToolDefinitions or dicts, "
-                              f"got {item!r}")
-
-
 def _name_of(item: Any) -> str:
-    if isinstance(item, dict):
-        return str(item.get("name"))
-    definition = getattr(item, "definition", item)
-    return str(definition.name)
+    if isinstance(item, Tool) and item.unbound:
+        raise InvalidRequestError(
+            f"tool {item.name!r} is the method {item.fn.__qualname__} taken from its class: pass "
+            f"it from an instance (obj.{item.fn.__name__}), which it then runs on")
+    return _definition_of(item).name
 
 
 def encode_result(value: Any) -> str:

@@ -12,6 +12,7 @@ from typing import Any, Dict, List, Optional, Union
 
 from dataclasses_json import config, dataclass_json
 
+from . import media
 from .errors import InvalidRequestError
 
 __all__ = [
@@ -73,31 +74,130 @@ class Text:
     text: str
     type: str = field(default="text", init=False, repr=False)
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.text, str):
+            raise InvalidRequestError(f"Text takes a str, got {type(self.text).__name__}")
+
+
+def _check_attachment(part: Any, owner: str, sniff: Any) -> None:
+    """Validate url/data/media_type at construction; bytes become base64 text."""
+    media.check_url(part.url, owner)
+    if part.media_type is not None and not isinstance(part.media_type, str):
+        raise InvalidRequestError(f"{owner} media_type must be a str such as 'image/png', "
+                                  f"got {type(part.media_type).__name__}")
+    part.data, head = media.encode_data(part.data, owner)
+    if part.url is not None and part.data is not None:
+        raise InvalidRequestError(f"give an {owner} url or data, not both")
+    if part.url is None and part.data is None:
+        raise InvalidRequestError(f"an {owner} needs url= or data= (bytes or base64 text); "
+                                  f"for a file use {owner}.from_path(path)")
+    if part.media_type is None and head:
+        part.media_type = sniff(head)
+
 
 @dataclass_json
 @dataclass
 class Image:
-    """An image, by URL (``https:`` or ``data:``) or as base64 ``data`` with its media type."""
+    """An image, by URL (``https:`` or ``data:``) or as ``data`` with its media type.
+
+    ``data`` takes bytes (base64-encoded for you) or base64 text; ``media_type`` is
+    sniffed from PNG, JPEG, GIF and WebP data when not given.
+
+    Raises:
+        InvalidRequestError: a local path as ``url``, a value of the wrong type, text
+            that is not base64, both or neither of ``url`` and ``data``.
+    """
 
     url: Optional[str] = None
     data: Optional[str] = None
     media_type: Optional[str] = None
     type: str = field(default="image", init=False, repr=False)
 
+    def __post_init__(self) -> None:
+        _check_attachment(self, "Image", media.sniff_image_type)
+
+    @classmethod
+    def from_bytes(cls, data: bytes, media_type: Optional[str] = None) -> "Image":
+        """An image from its bytes; the media type is sniffed unless given.
+
+        Raises:
+            InvalidRequestError: not bytes, or the type cannot be told from the bytes.
+        """
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise InvalidRequestError(f"Image.from_bytes takes bytes, got {type(data).__name__}")
+        media_type = media_type or media.sniff_image_type(bytes(data[:16]))
+        if media_type is None:
+            raise InvalidRequestError("Image.from_bytes cannot tell the image type from its first "
+                                      "bytes (PNG, JPEG, GIF and WebP are known); pass media_type=")
+        return cls(data=data, media_type=media_type)
+
+    @classmethod
+    def from_path(cls, path: Any, media_type: Optional[str] = None) -> "Image":
+        """An image read from a local file; the media type from its bytes or its name.
+
+        Raises:
+            InvalidRequestError: the file cannot be read or its type cannot be told.
+        """
+        data, name = media.read_file(path, "Image")
+        media_type = media_type or media.sniff_image_type(data[:16]) or media.guess_type(name)
+        if media_type is None:
+            raise InvalidRequestError(f"cannot tell the image type of {name!r}; pass media_type=")
+        return cls(data=data, media_type=media_type)
+
 
 @dataclass_json
 @dataclass
 class Document:
-    """A document such as a PDF, as base64 ``data`` (or a ``url``) with its media type."""
+    """A document such as a PDF, as ``data`` (bytes or base64 text) or a ``url``.
+
+    ``filename`` is sent where a provider takes one (OpenAI ``file`` parts).
+
+    Raises:
+        InvalidRequestError: as for ``Image``.
+    """
 
     data: Optional[str] = None
     media_type: str = "application/pdf"
     url: Optional[str] = None
+    filename: Optional[str] = None
     type: str = field(default="document", init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        _check_attachment(self, "Document", media.sniff_document_type)
+        if self.filename is not None and not isinstance(self.filename, str):
+            raise InvalidRequestError(f"Document filename must be a str, got {type(self.filename).__name__}")
+
+    @classmethod
+    def from_bytes(cls, data: bytes, media_type: Optional[str] = None,
+                   filename: Optional[str] = None) -> "Document":
+        """A document from its bytes; ``media_type`` is needed unless they are a PDF.
+
+        Raises:
+            InvalidRequestError: not bytes, or no media type given for bytes not a PDF.
+        """
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise InvalidRequestError(f"Document.from_bytes takes bytes, got {type(data).__name__}")
+        media_type = (media_type or media.sniff_document_type(bytes(data[:16]))
+                      or media.guess_type(filename))
+        if media_type is None:
+            raise InvalidRequestError("Document.from_bytes needs media_type= for bytes that are not a PDF")
+        return cls(data=data, media_type=media_type, filename=filename)
+
+    @classmethod
+    def from_path(cls, path: Any, media_type: Optional[str] = None) -> "Document":
+        """A document read from a local file; the media type from its bytes or its name.
+
+        Raises:
+            InvalidRequestError: the file cannot be read or its type cannot be told.
+        """
+        data, name = media.read_file(path, "Document")
+        media_type = media_type or media.sniff_document_type(data[:16]) or media.guess_type(name)
+        if media_type is None:
+            raise InvalidRequestError(f"cannot tell the document type of {name!r}; pass media_type=")
+        return cls(data=data, media_type=media_type, filename=name)
 
 
 Part = Union[Text, Image, Document]
-_PART_TYPES = {"text": Text, "image": Image, "document": Document}
 
 
 def _encode_content(content):
@@ -107,19 +207,9 @@ def _encode_content(content):
 
 
 def _decode_content(content):
-    if content is None or isinstance(content, str):
-        return content
-    parts = []
-    for item in content:
-        if not isinstance(item, dict):
-            parts.append(item)
-            continue
-        item = dict(item)
-        part_type = _PART_TYPES.get(item.pop("type", "text"))
-        if part_type is None:
-            raise InvalidRequestError(f"unknown content part type in {item!r}")
-        parts.append(part_type(**item))
-    return parts
+    from .openai_format import content_from_dict
+
+    return content_from_dict(content, "content")
 
 
 @dataclass_json
@@ -275,6 +365,8 @@ class Message:
     reasoning: Optional[List[ReasoningBlock]] = None
 
     def __post_init__(self) -> None:
+        if isinstance(self.role, str) and self.role.lower() == "developer":
+            self.role = Role.SYSTEM  # OpenAI's name for system instructions on newer models
         if not isinstance(self.role, Role):
             try:
                 self.role = Role(self.role)
@@ -282,6 +374,27 @@ class Message:
                 raise InvalidRequestError(
                     f"role must be one of {[r.value for r in Role]}, got {self.role!r}"
                 ) from None
+        if self.content is not None and not isinstance(self.content, str) or self.tool_calls:
+            from .openai_format import check_message
+
+            check_message(self)
+
+    @classmethod
+    def from_openai(cls, data: Dict[str, Any]) -> "Message":
+        """A message from an OpenAI Chat Completions message dict (or llmsync's own dict form).
+
+        Raises:
+            InvalidRequestError: an unknown role or part type, naming the key.
+        """
+        from .openai_format import message_from_openai
+
+        return message_from_openai(data)
+
+    def to_openai(self) -> Dict[str, Any]:
+        """This message as an OpenAI Chat Completions message dict (reasoning is left out)."""
+        from .openai_format import message_to_openai
+
+        return message_to_openai(self)
 
     @classmethod
     def system(cls, text: str) -> "Message":
@@ -450,6 +563,12 @@ class Response:
     # USD at the catalog's prices, or None for an unknown model: filled where the reply
     # is built (the provider's ResponseBuilder), so a Response depends on no global state.
     cost: Optional[float] = None
+
+    def to_openai(self) -> Dict[str, Any]:
+        """This reply as an OpenAI ``chat.completion`` dict (one choice)."""
+        from .openai_format import response_to_openai
+
+        return response_to_openai(self)
 
     def to_message(self) -> Message:
         """The assistant message to append to the conversation for the next turn."""
