@@ -247,8 +247,6 @@ class _Azure:
     """What ``azure`` and ``azure-responses`` share: endpoint, api-version, auth, errors."""
 
     id: str
-    env_keys: Tuple[str, ...] = (KEY_ENV,)
-    default_base_url: Optional[str] = None
     api_version: Optional[str] = None
     deployments: Mapping[str, str] = {}
 
@@ -306,6 +304,9 @@ class AzureProvider(_Azure, OpenAIProvider):
     """
 
     id = "azure"
+    env_keys = (KEY_ENV,)
+    # Never OpenAI's URL: an Azure key must not go to api.openai.com when no endpoint is set.
+    default_base_url = None  # type: ignore[assignment]
 
     def __init__(self, api_version: Optional[str] = None,
                  deployments: Optional[Mapping[str, str]] = None) -> None:
@@ -316,7 +317,9 @@ class AzureProvider(_Azure, OpenAIProvider):
     def models_path(self) -> str:  # type: ignore[override]
         """GET path listing the resource's models (not its deployments)."""
         v1, version = self.route()
-        return f"/openai/v1/models{_query(version)}" if v1 else f"/openai/models{_query(version or DEFAULT_API_VERSION)}"
+        if v1:
+            return f"/openai/v1/models{_query(version)}"
+        return f"/openai/models{_query(version or DEFAULT_API_VERSION)}"
 
     def chat_path(self, deployment: str) -> str:
         v1, version = self.route()
@@ -353,6 +356,8 @@ class AzureResponsesProvider(_Azure, OpenAIResponsesProvider):
 
     id = "azure-responses"
     key_id = "azure"
+    env_keys = (KEY_ENV,)
+    default_base_url = None  # type: ignore[assignment]
 
     def __init__(self, api_version: Optional[str] = None,
                  deployments: Optional[Mapping[str, str]] = None) -> None:

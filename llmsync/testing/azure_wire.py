@@ -91,7 +91,6 @@ class AzureFormat(WireFormat):
         return {"error": {"code": kind or "BadRequest", "message": message}}
 
 
-
 class AzureResponsesFormat(ResponsesFormat):
     """The Responses API on Azure: ``content_filters`` on the response object, and the
     content-filter error with ``error.content_filters`` (no ``innererror``)."""

@@ -159,8 +159,8 @@ class TestAuth:
         assert AzureResponsesProvider().auth_headers(None) == {}
 
     def test_explain_redacts_both_kinds(self):
-        for key, header in [("secret-key", "api-key"), (ApiKey(token_provider=lambda: "secret-token"),
-                                                         "Authorization")]:
+        token = ApiKey(token_provider=lambda: "secret-token")
+        for key, header in [("secret-key", "api-key"), (token, "Authorization")]:
             with llmsync.Client(api_keys={"azure": key}, base_urls={"azure": ENDPOINT}) as client:
                 plan = client.explain("azure/d", "hi")
             assert plan.headers[header] == "***"
