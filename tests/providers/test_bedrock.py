@@ -444,8 +444,8 @@ class TestCredentials:
         assert signed["Authorization"] == (f"AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/{scope}, "
                                            "SignedHeaders=content-type;host;x-amz-date;x-amz-security-token, "
                                            f"Signature={signature}")
-        assert abs(datetime.datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ")
-                   - datetime.datetime.utcnow()) < datetime.timedelta(minutes=5)
+        signed_at = datetime.datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=datetime.timezone.utc)
+        assert abs(signed_at - datetime.datetime.now(datetime.timezone.utc)) < datetime.timedelta(minutes=5)
 
     def test_a_bedrock_api_key_is_not_signed(self, aws_credentials):
         assert BedrockProvider().sign_request(llmsync.ApiKey("k"), NOVA_URL, {}, b"{}") == {}
@@ -517,6 +517,15 @@ class TestFakeServer:
         assert "".join(e.text for e in events if isinstance(e, TextDelta)) == "Hello from Bedrock"
         assert stream.response.reasoning == "hmm"
         assert server.requests[0].path.endswith("/converse-stream")
+
+    def test_a_throttling_frame_before_any_event_is_retried(self, server):
+        throttled = frame({":exception-type": "throttlingException", ":content-type": "application/json",
+                           ":message-type": "exception"}, b'{"message": "slow down"}')
+        server.add(Reply(body=throttled, content_type="application/vnd.amazon.eventstream"), Reply(text="again"))
+        retry = llmsync.RetryPolicy(max_retries=2, base_delay=0.001, max_delay=0.01)
+        with server.client(retry=retry) as client, client.stream("bedrock/" + NOVA, "Hi") as stream:
+            assert "".join(e.text for e in stream if isinstance(e, TextDelta)) == "again"
+        assert stream.response.attempts == 2
 
     def test_a_model_stream_error_after_text_is_a_stream_error(self, server):
         server.add(Reply(text="partial", finish_reason=FinishReason.ERROR, error_message="model crashed"))
