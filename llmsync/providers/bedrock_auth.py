@@ -84,7 +84,10 @@ class AwsSigner:
         """
         with self._lock:
             if self._credentials is None:
-                require_botocore("Bedrock without an API key (SigV4 signing)")
+                try:
+                    require_botocore("Bedrock without an API key (SigV4 signing)")
+                except InvalidRequestError as exc:
+                    raise AuthenticationError(f"{NO_CREDENTIALS}; {exc.message}", provider="bedrock") from None
                 import botocore.session
                 from botocore.exceptions import BotoCoreError
 

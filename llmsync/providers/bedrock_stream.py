@@ -47,7 +47,11 @@ def require_botocore(what: str) -> None:
     """Raise ``InvalidRequestError`` saying how to install botocore, if it is missing."""
     import importlib.util
 
-    if importlib.util.find_spec("botocore") is None:
+    try:
+        missing = importlib.util.find_spec("botocore") is None  # finds it without importing it
+    except (ImportError, ValueError):  # sys.modules["botocore"] set to None: import blocked
+        missing = True
+    if missing:
         raise InvalidRequestError(f"{what} needs botocore: pip install 'llmsync[bedrock]'", provider="bedrock")
 
 

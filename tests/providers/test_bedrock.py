@@ -416,6 +416,19 @@ class TestCredentials:
                 client.generate("bedrock/" + NOVA, "Hi")
         assert "AWS_BEARER_TOKEN_BEDROCK" in str(caught.value) and "credential chain" in str(caught.value)
 
+    def test_without_botocore_a_key_still_works_and_the_rest_says_how_to_install_it(
+            self, monkeypatch, bedrock_client):
+        monkeypatch.setitem(sys.modules, "botocore", None)
+        monkeypatch.setenv("AWS_REGION", "us-east-1")
+        with responses.RequestsMock() as mock:
+            mock.post(NOVA_URL, json=OK_BODY)
+            assert bedrock_client.generate("bedrock/" + NOVA, "Hi").content == "ok"
+        with pytest.raises(InvalidRequestError, match=r"llmsync\[bedrock\]"):
+            bedrock_client.stream("bedrock/" + NOVA, "Hi")
+        with llmsync.Client() as client:
+            with pytest.raises(AuthenticationError, match=r"AWS_BEARER_TOKEN_BEDROCK.*bedrock\]"):
+                client.generate("bedrock/" + NOVA, "Hi")
+
     def test_the_api_key_comes_from_its_environment_variable(self, monkeypatch):
         monkeypatch.setenv("AWS_REGION", "us-east-1")
         monkeypatch.setenv("AWS_BEARER_TOKEN_BEDROCK", "env-bedrock-key")
