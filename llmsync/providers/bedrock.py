@@ -183,13 +183,17 @@ class BedrockProvider(Provider):
                                "reasoning setting on Bedrock (pass it in extra={'additionalModelRequestFields': "
                                "...})")
 
-    def _apply_effort(self, effort: str, model: str, body: Dict[str, Any], adjustments: List[str]) -> None:
-        """``outputConfig.effort`` for the Claude models that take an effort (Anthropic's rules)."""
+    def _apply_effort(self, effort: str, model: str, body: Dict[str, Any], adjustments: List[str],
+                      source: str = "effort") -> None:
+        """``outputConfig.effort`` for the Claude models that take one, clamped to the levels the
+        model has by the Anthropic family's rules."""
         claude = _claude(model)
         if claude is None or not claude[0].effort_levels(claude[1]):
-            adjustments.append(f"effort ignored: {model} takes no effort setting on Bedrock")
+            adjustments.append(f"{source} ignored: {model} takes no effort setting on Bedrock")
             return
-        body.setdefault("outputConfig", {})["effort"] = effort
+        scratch: Dict[str, Any] = {}
+        claude[0]._set_effort(claude[1], effort, scratch, adjustments, source)
+        body.setdefault("outputConfig", {})["effort"] = scratch["output_config"]["effort"]
 
     def _claude_thinking(self, request: Request, model: str, level: ThinkingLevel, body: Dict[str, Any],
                          inference: Dict[str, Any], adjustments: List[str]) -> None:
@@ -202,8 +206,9 @@ class BedrockProvider(Provider):
             adjustments.append(f"thinking {level.value!r} ignored: {model} has no extended thinking")
         elif style == "adaptive":
             body["additionalModelRequestFields"] = {"thinking": {"type": "adaptive", "display": "summarized"}}
-            effort = request.effort.value if request.effort is not None else anthropic._LEVEL_EFFORT[level]
-            body.setdefault("outputConfig", {})["effort"] = effort
+            if request.effort is None:
+                self._apply_effort(anthropic._LEVEL_EFFORT[level], model, body, adjustments,
+                                   f"thinking {level.value!r}")
         else:
             meta = self.model_meta(model) or claude.model_meta(claude_id)
             budget, max_tokens = anthropic._fit_budget(

@@ -210,6 +210,13 @@ class TestReasoning:
         assert sent["additionalModelRequestFields"] == {"thinking": {"type": "adaptive", "display": "summarized"}}
         assert sent["outputConfig"] == {"effort": "high"}
 
+    def test_effort_is_clamped_to_the_levels_the_claude_model_has(self):
+        result = plan("us.anthropic.claude-sonnet-4-6", thinking="xhigh")
+        assert result.body["outputConfig"] == {"effort": "high"}
+        assert any("'xhigh' is not available" in note for note in result.adjustments)
+        assert body("us.anthropic.claude-opus-4-5-20251101-v1:0", effort="low")["outputConfig"] == {"effort": "low"}
+        assert any("effort ignored" in note for note in plan(NOVA, effort="low").adjustments)
+
     def test_nova_2_and_gpt_oss_take_their_own_reasoning_fields(self):
         assert body("us.amazon.nova-2-lite-v1:0", thinking="xhigh")["additionalModelRequestFields"] == \
             {"reasoningConfig": {"type": "enabled", "maxReasoningEffort": "high"}}
