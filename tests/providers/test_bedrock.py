@@ -379,7 +379,7 @@ class TestErrors:
                 bedrock_client.generate("bedrock/" + NOVA, "Hi")
         assert type(caught.value) is error
         assert caught.value.error_type == error_type and caught.value.retryable is retryable
-        assert message in str(caught.value)
+        assert message in str(caught.value) and caught.value.request_id == "req-123"
 
     def test_access_denied_says_to_grant_model_access(self):
         info = BedrockProvider().describe_error(
