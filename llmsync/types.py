@@ -129,7 +129,7 @@ class Image:
         if media_type is None:
             raise InvalidRequestError("Image.from_bytes cannot tell the image type from its first "
                                       "bytes (PNG, JPEG, GIF and WebP are known); pass media_type=")
-        return cls(data=data, media_type=media_type)
+        return cls(data=media.encode_data(data, cls.__name__)[0], media_type=media_type)
 
     @classmethod
     def from_path(cls, path: Any, media_type: Optional[str] = None) -> "Image":
@@ -142,7 +142,7 @@ class Image:
         media_type = media_type or media.sniff_image_type(data[:16]) or media.guess_type(name)
         if media_type is None:
             raise InvalidRequestError(f"cannot tell the image type of {name!r}; pass media_type=")
-        return cls(data=data, media_type=media_type)
+        return cls(data=media.encode_data(data, cls.__name__)[0], media_type=media_type)
 
 
 @dataclass_json
@@ -181,7 +181,7 @@ class Document:
                       or media.guess_type(filename))
         if media_type is None:
             raise InvalidRequestError("Document.from_bytes needs media_type= for bytes that are not a PDF")
-        return cls(data=data, media_type=media_type, filename=filename)
+        return cls(data=media.encode_data(data, cls.__name__)[0], media_type=media_type, filename=filename)
 
     @classmethod
     def from_path(cls, path: Any, media_type: Optional[str] = None) -> "Document":
@@ -194,7 +194,7 @@ class Document:
         media_type = media_type or media.sniff_document_type(data[:16]) or media.guess_type(name)
         if media_type is None:
             raise InvalidRequestError(f"cannot tell the document type of {name!r}; pass media_type=")
-        return cls(data=data, media_type=media_type, filename=name)
+        return cls(data=media.encode_data(data, cls.__name__)[0], media_type=media_type, filename=name)
 
 
 Part = Union[Text, Image, Document]

@@ -33,8 +33,8 @@ CONVERSATION = [
         {"type": "file", "file": {"filename": "report.pdf",
                                   "file_data": f"data:application/pdf;base64,{PDF_B64}"}}]},
 ]
-OPENAI_TOOL = {"type": "function", "function": {"name": "get_weather", "description": "Weather.",
-                                                 "parameters": WEATHER_SCHEMA}}
+OPENAI_TOOL = {"type": "function",
+               "function": {"name": "get_weather", "description": "Weather.", "parameters": WEATHER_SCHEMA}}
 
 
 def explain(model, messages, **options):
@@ -178,8 +178,8 @@ class TestConversationOnTheWire:
         assert "You are terse." in json.dumps(body["system"])
         sent = body["messages"]
         assert [m["role"] for m in sent] == ["user", "assistant", "user", "assistant", "user"]
-        assert sent[0]["content"][1] == {"type": "image", "source": {"type": "base64", "media_type": "image/png",
-                                                                      "data": PNG_B64}}
+        assert sent[0]["content"][1] == {
+            "type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PNG_B64}}
         assert sent[1]["content"][-1] == {"type": "tool_use", "id": "call_1", "name": "get_weather",
                                           "input": {"city": "Paris"}}
         assert sent[2]["content"][0]["type"] == "tool_result" and sent[2]["content"][0]["tool_use_id"] == "call_1"

@@ -2,6 +2,7 @@
 import __future__
 import dataclasses
 import enum
+import functools
 import importlib.util
 import json
 import logging
@@ -612,3 +613,176 @@ def test_tools_that_time_out_and_hold_their_threads_do_not_hang_later_turns(serv
     client.close()
     assert finished, "a turn waited for a thread held by a hung tool"
     assert outcomes == [True] * 48
+
+
+# -- @tool on methods, staticmethods, classmethods, partials and callable objects ---------------
+
+class Account:
+    """Two instances with their own state: a call must reach the right one."""
+
+    def __init__(self, owner: str) -> None:
+        self.owner = owner
+        self.calls: List[str] = []
+
+    @tool
+    def deposit(self, amount: int) -> str:
+        """Deposit money.
+
+        Args:
+            amount: how much.
+        """
+        self.calls.append(f"deposit {amount}")
+        return f"{self.owner} +{amount}"
+
+    @tool(name="whoami")
+    def describe(self) -> "Account":  # a forward reference the schema never needs
+        return self.owner  # type: ignore[return-value]
+
+    def plain(self, note: str) -> str:
+        self.calls.append(note)
+        return f"{self.owner}: {note}"
+
+    @tool
+    @staticmethod
+    def rate(currency: str) -> str:
+        return f"rate {currency}"
+
+    @staticmethod
+    @tool
+    def fee(currency: str) -> str:
+        return f"fee {currency}"
+
+    @tool
+    @classmethod
+    def bank(cls, branch: str) -> str:
+        return f"{cls.__name__} {branch}"
+
+    @classmethod
+    @tool
+    def bank_code(cls, branch: str) -> str:
+        return f"{cls.__name__} code {branch}"
+
+
+class Savings(Account):
+    pass
+
+
+def schema_of(item):
+    return llmsync.Request("openai/gpt-4o-mini", "hi", tools=[item]).tool_definitions[0].parameters
+
+
+def run_one(client, server, item, name, arguments):
+    """Script one call of ``name`` and an answer; the tool's result as the model got it."""
+    server.add(Reply.tools((name, arguments)), Reply(text="done"))
+    result = client.run("openai/gpt-4o-mini", "Go", tools=[item])
+    assert result.response.content == "done"
+    sent = [m for m in server.requests[-1].body["messages"] if m["role"] == "tool"]
+    return sent[0]["content"]
+
+
+class TestMethodsAsTools:
+    def test_self_is_never_in_the_schema(self):
+        alice = Account("alice")
+        for item in (alice.deposit, Account.deposit):
+            assert schema_of(item) == {"type": "object", "properties": {
+                "amount": {"type": "integer", "description": "how much."}}, "required": ["amount"]}
+        assert schema_of(alice.describe) == {"type": "object", "properties": {}}
+
+    def test_a_method_binds_on_access(self):
+        alice = Account("alice")
+        bound = alice.deposit
+        assert isinstance(bound, Tool) and not bound.unbound and Account.deposit.unbound
+        assert bound(5) == "alice +5" and alice.calls == ["deposit 5"]
+        assert Account.deposit(alice, 1) == "alice +1"  # as a function on the class, as before
+
+    def test_the_call_reaches_the_right_instance(self, server, client):
+        alice, bob = Account("alice"), Account("bob")
+        assert run_one(client, server, bob.deposit, "deposit", {"amount": 7}) == "bob +7"
+        assert bob.calls == ["deposit 7"] and alice.calls == []
+
+    def test_a_renamed_method_tool(self, server, client):
+        assert run_one(client, server, Account("carol").describe, "whoami", {}) == "carol"
+
+    def test_an_undecorated_bound_method(self, server, client):
+        dave = Account("dave")
+        assert schema_of(dave.plain)["required"] == ["note"]
+        assert run_one(client, server, dave.plain, "plain", {"note": "hi"}) == "dave: hi"
+        assert dave.calls == ["hi"]
+
+    def test_a_method_taken_from_the_class_is_refused_naming_the_fix(self):
+        with pytest.raises(InvalidRequestError, match=r"Account.deposit taken from its class.*obj\.deposit"):
+            ToolExecutor([Account.deposit])
+
+    def test_the_model_cannot_set_self(self):
+        executor = ToolExecutor([Account("erin").deposit])
+        [result] = executor.run([call("deposit", {"amount": 1, "self": "x"})])
+        assert result.content.startswith("Error: ") and "self" in result.content
+
+    @pytest.mark.parametrize("name", ["rate", "fee"])
+    def test_staticmethods_in_either_order(self, name, server, client):
+        item = getattr(Account, name)
+        assert schema_of(item) == {"type": "object", "properties": {"currency": {"type": "string"}},
+                                   "required": ["currency"]}
+        assert item("EUR") == f"{name} EUR"
+        assert run_one(client, server, getattr(Account("x"), name), name, {"currency": "EUR"}) == f"{name} EUR"
+
+    @pytest.mark.parametrize("name, text", [("bank", "Savings north"), ("bank_code", "Savings code north")])
+    def test_classmethods_in_either_order_bind_to_the_class_used(self, name, text, server, client):
+        item = getattr(Savings, name)
+        assert schema_of(item) == {"type": "object", "properties": {"branch": {"type": "string"}},
+                                   "required": ["branch"]}
+        assert run_one(client, server, item, name, {"branch": "north"}) == text
+
+
+class TestPartialsAndCallableObjects:
+    def test_a_partial_hides_its_bound_arguments(self, server, client):
+        seen = []
+
+        def search(query: str, db: str, limit: int = 3) -> str:
+            """Search the database."""
+            seen.append((query, db, limit))
+            return f"{len(seen)} hit"
+
+        item = functools.partial(search, db="prod")
+        assert schema_of(item) == {"type": "object", "properties": {
+            "query": {"type": "string"}, "limit": {"type": "integer", "default": 3}}, "required": ["query"]}
+        assert run_one(client, server, item, "search", {"query": "cats"}) == "1 hit"
+        assert seen == [("cats", "prod", 3)]
+
+    def test_the_model_cannot_override_a_bound_argument(self):
+        def search(query: str, db: str) -> str:
+            return db
+
+        executor = ToolExecutor([tool(functools.partial(search, db="prod"))])
+        [result] = executor.run([call("search", {"query": "x", "db": "admin"})])
+        assert result.content == "Error: invalid arguments for search: unexpected argument 'db'"
+
+    def test_a_callable_object(self, server, client):
+        class Counter:
+            """Count things."""
+
+            def __init__(self):
+                self.total = 0
+
+            def __call__(self, step: int) -> int:
+                """Add a step.
+
+                Args:
+                    step: how much to add.
+                """
+                self.total += step
+                return self.total
+
+        counter = Counter()
+        definition = tool(counter).definition
+        assert (definition.name, definition.description) == ("Counter", "Add a step.")
+        assert definition.parameters["properties"] == {"step": {"type": "integer", "description": "how much to add."}}
+        assert run_one(client, server, counter, "Counter", {"step": 4}) == "4"
+        assert counter.total == 4
+
+    def test_a_plain_function_decorated_in_a_class_body_keeps_its_parameters(self):
+        class Toolbox:
+            weather = get_weather  # a module-level tool as a class attribute: not a method
+
+        assert Toolbox().weather is get_weather
+        assert schema_of(Toolbox.weather)["required"] == ["city"]
