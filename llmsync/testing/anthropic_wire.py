@@ -9,7 +9,7 @@ instead, as an overloaded stream does.
 import json
 from typing import Any, Dict, List, Optional
 
-from ..types import FinishReason
+from ..types import Citation, FinishReason, ServerToolCall
 from .reply import Reply
 from .wire import WireFormat, sse
 
@@ -40,6 +40,28 @@ def anthropic_usage(reply: Reply) -> Dict[str, Any]:
             "cache_read_input_tokens": usage.cache_read_tokens, "output_tokens": usage.completion_tokens}
 
 
+def _citation(citation: Citation) -> Dict[str, Any]:
+    """A web search result citation when it has a URL, else a document (char) citation."""
+    if citation.url:
+        return {"type": "web_search_result_location", "url": citation.url, "title": citation.title,
+                "cited_text": citation.cited_text or "", "encrypted_index": "enc-fake"}
+    return {"type": "char_location", "document_index": 0, "document_title": citation.title,
+            "cited_text": citation.cited_text or "", "start_char_index": 0,
+            "end_char_index": len(citation.cited_text or "")}
+
+
+def _server_blocks(call: ServerToolCall) -> List[Dict[str, Any]]:
+    """``server_tool_use`` and its ``<name>_tool_result`` (web search tool docs)."""
+    call_id = call.id or "srvtoolu_fake"
+    return [{"type": "server_tool_use", "id": call_id, "name": call.name, "input": call.input or {}},
+            {"type": f"{call.name}_tool_result", "tool_use_id": call_id, "content": call.output}]
+
+
+def _text(reply: Reply) -> str:
+    # Anthropic has no refusal field: a refusal is text with stop_reason "refusal".
+    return reply.text + reply.refusal
+
+
 def _event(payload: Dict[str, Any]) -> bytes:
     return sse(payload, event=payload["type"])
 
@@ -62,9 +84,19 @@ class AnthropicFormat(WireFormat):
             deltas.append({"type": "signature_delta", "signature": reply.signature})
             events += self._block(index, {"type": "thinking", "thinking": "", "signature": ""}, deltas)
             index += 1
-        if reply.text:
-            deltas = [{"type": "text_delta", "text": p} for p in reply.pieces(reply.text)]
-            events += self._block(index, {"type": "text", "text": ""}, deltas)
+        for call in reply.server_tool_calls:
+            use, result = _server_blocks(call)
+            deltas = [{"type": "input_json_delta", "partial_json": p} for p in reply.pieces(json.dumps(use["input"]))]
+            events += self._block(index, dict(use, input={}), deltas)
+            events += self._block(index + 1, result, [])
+            index += 2
+        if _text(reply):
+            deltas = [{"type": "text_delta", "text": p} for p in reply.pieces(_text(reply))]
+            deltas += [{"type": "citations_delta", "citation": _citation(c)} for c in reply.citations]
+            start: Dict[str, Any] = {"type": "text", "text": ""}
+            if reply.citations:
+                start["citations"] = []
+            events += self._block(index, start, deltas)
             index += 1
         for call in reply.tool_calls:
             deltas = [{"type": "input_json_delta", "partial_json": p} for p in reply.pieces(call.arguments)]
@@ -96,8 +128,13 @@ class AnthropicFormat(WireFormat):
         content: List[Dict[str, Any]] = []
         if reply.reasoning:
             content.append({"type": "thinking", "thinking": reply.reasoning, "signature": reply.signature})
-        if reply.text:
-            content.append({"type": "text", "text": reply.text})
+        for call in reply.server_tool_calls:
+            content += _server_blocks(call)
+        if _text(reply):
+            block: Dict[str, Any] = {"type": "text", "text": _text(reply)}
+            if reply.citations:
+                block["citations"] = [_citation(c) for c in reply.citations]
+            content.append(block)
         for call in reply.tool_calls:
             content.append({"type": "tool_use", "id": call.id, "name": call.name,
                             "input": json.loads(call.arguments or "{}")})

@@ -63,6 +63,32 @@ def _call_parts(reply: Reply) -> List[Dict[str, Any]]:
     return [_call_part(call, reply.signature if i == 0 else None) for i, call in enumerate(reply.tool_calls)]
 
 
+def _server_parts(reply: Reply) -> List[Dict[str, Any]]:
+    """Code execution: ``executableCode`` then ``codeExecutionResult`` per call."""
+    parts: List[Dict[str, Any]] = []
+    for call in reply.server_tool_calls:
+        code = call.input if isinstance(call.input, dict) else {"code": str(call.input or "")}
+        result = call.output if isinstance(call.output, dict) else {"output": str(call.output or "")}
+        parts += [{"executableCode": {"language": "PYTHON", **code}},
+                  {"codeExecutionResult": {"outcome": "OUTCOME_OK", **result}}]
+    return parts
+
+
+def _grounding(reply: Reply) -> Optional[Dict[str, Any]]:
+    """``groundingMetadata``: one web chunk per citation, supported by its cited text."""
+    if not reply.citations:
+        return None
+    chunks = [{"web": {"uri": c.url, "title": c.title}} for c in reply.citations]
+    supports = [{"segment": {"startIndex": reply.span(c)[0], "endIndex": reply.span(c)[1], "text": c.cited_text},
+                 "groundingChunkIndices": [i]} for i, c in enumerate(reply.citations) if c.cited_text]
+    return {"groundingChunks": chunks, "groundingSupports": supports}
+
+
+def _text(reply: Reply) -> str:
+    # Gemini has no refusal field: a refusal is text ending with finishReason SAFETY.
+    return reply.text + reply.refusal
+
+
 class GeminiFormat(WireFormat):
     """Gemini ``generateContent``; streaming is chosen by the path, not the body."""
 
@@ -87,7 +113,8 @@ class GeminiFormat(WireFormat):
 
     def stream_events(self, reply: Reply, model: str) -> List[bytes]:
         groups: List[List[Dict[str, Any]]] = [[{"text": p, "thought": True}] for p in reply.pieces(reply.reasoning)]
-        groups += [[{"text": p}] for p in reply.pieces(reply.text)]
+        groups += [[part] for part in _server_parts(reply)]
+        groups += [[{"text": p}] for p in reply.pieces(_text(reply))]
         if reply.tool_calls:
             groups.append(_call_parts(reply))  # whole calls, all in one chunk
         # Without calls, a thinking model signs an empty text part at the end (FAQ #3).
@@ -96,19 +123,26 @@ class GeminiFormat(WireFormat):
             last["thoughtSignature"] = reply.signature
         count = len(groups) + 1
         events = [sse(self._chunk(model, parts, _usage(reply, (i + 1) / count))) for i, parts in enumerate(groups)]
-        events.append(sse(self._chunk(model, [last], _usage(reply), _FINISH[reply.finish])))
+        final = self._chunk(model, [last], _usage(reply), _FINISH[reply.finish])
+        if _grounding(reply):
+            final["candidates"][0]["groundingMetadata"] = _grounding(reply)
+        events.append(sse(final))
         return events
 
     def body(self, reply: Reply, model: str) -> Dict[str, Any]:
         parts: List[Dict[str, Any]] = []
         if reply.reasoning:
             parts.append({"text": reply.reasoning, "thought": True})
-        if reply.text:
-            parts.append({"text": reply.text})
+        parts += _server_parts(reply)
+        if _text(reply):
+            parts.append({"text": _text(reply)})
         parts += _call_parts(reply)
         if reply.reasoning and not reply.tool_calls and reply.signature:
             parts[-1]["thoughtSignature"] = reply.signature
-        return self._chunk(model, parts or [{"text": ""}], _usage(reply), _FINISH[reply.finish])
+        body = self._chunk(model, parts or [{"text": ""}], _usage(reply), _FINISH[reply.finish])
+        if _grounding(reply):
+            body["candidates"][0]["groundingMetadata"] = _grounding(reply)
+        return body
 
     def error_body(self, reply: Reply) -> Dict[str, Any]:
         return {"error": {"code": reply.status, "message": reply.error_message,

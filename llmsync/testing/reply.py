@@ -3,7 +3,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
-from ..types import FinishReason, ToolCall, Usage
+from ..types import Citation, FinishReason, ServerToolCall, ToolCall, Usage
 
 __all__ = ["Reply"]
 
@@ -17,6 +17,14 @@ class Reply:
     deltas of ``chunk_size`` characters), ``usage`` and ``finish_reason`` (default: tool
     calls if any, else stop).
 
+    What a reply carries besides text, in each format's own shape: ``refusal`` (OpenAI
+    Chat ``refusal``, a Responses ``refusal`` part; Anthropic and Gemini have no explicit
+    refusal, so there it is text ending in ``refusal``/``SAFETY``), ``citations`` (of
+    ``text``: Anthropic text-block citations, OpenAI ``url_citation`` annotations, Gemini
+    grounding chunks) and ``server_tool_calls`` (Anthropic ``server_tool_use`` + result,
+    Responses ``web_search_call``/``code_interpreter_call``, Gemini ``executableCode`` +
+    ``codeExecutionResult``; Chat Completions has none).
+
     Faults: ``status`` with ``error_message`` (or a raw ``body``), ``headers``;
     ``delay_before`` stalls before the first byte, ``delay_between`` between events,
     ``stall`` seconds before event number ``stall_after``;
@@ -29,6 +37,9 @@ class Reply:
     reasoning: str = ""
     signature: str = "sig-fake"
     tool_calls: List[ToolCall] = field(default_factory=list)
+    refusal: str = ""
+    citations: List[Citation] = field(default_factory=list)
+    server_tool_calls: List[ServerToolCall] = field(default_factory=list)
     usage: Optional[Usage] = field(default_factory=lambda: Usage(10, 5, 15))
     finish_reason: Optional[FinishReason] = None
     chunk_size: int = 8
@@ -66,7 +77,14 @@ class Reply:
     def finish(self) -> FinishReason:
         if self.finish_reason is not None:
             return self.finish_reason
+        if self.refusal:
+            return FinishReason.CONTENT_FILTER
         return FinishReason.TOOL_CALLS if self.tool_calls else FinishReason.STOP
+
+    def span(self, citation: Citation) -> tuple:
+        """(start, end) of a citation's ``cited_text`` in ``text``; (0, 0) if not in it."""
+        start = self.text.find(citation.cited_text) if citation.cited_text else -1
+        return (start, start + len(citation.cited_text or "")) if start >= 0 else (0, 0)
 
     def pieces(self, text: str) -> List[str]:
         size = max(self.chunk_size, 1)

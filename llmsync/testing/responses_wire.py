@@ -9,7 +9,7 @@ output item ``response.output_item.added``, its deltas and ``response.output_ite
 import itertools
 from typing import Any, Dict, List, Optional
 
-from ..types import FinishReason
+from ..types import FinishReason, ServerToolCall
 from .reply import Reply
 from .wire import WireFormat, sse
 
@@ -36,6 +36,33 @@ def responses_usage(reply: Reply) -> Optional[Dict[str, Any]]:
     }
 
 
+def _server_item(index: int, call: ServerToolCall) -> Dict[str, Any]:
+    """``code_interpreter_call`` for a call named so, else a ``web_search_call``."""
+    item_id = call.id or f"ws_fake_{index}"
+    if call.name == "code_interpreter":
+        code = call.input.get("code") if isinstance(call.input, dict) else call.input
+        return {"id": item_id, "type": "code_interpreter_call", "status": "completed", "code": code,
+                "container_id": "cntr_fake", "outputs": call.output}
+    action = dict(call.input) if isinstance(call.input, dict) else {"type": "search", "query": call.input}
+    action.setdefault("type", "search")
+    if call.output is not None:
+        action["sources"] = call.output
+    return {"id": item_id, "type": "web_search_call", "status": "completed", "action": action}
+
+
+def _content(reply: Reply) -> List[Dict[str, Any]]:
+    """A message's parts: ``output_text`` with ``url_citation`` annotations, or a ``refusal``."""
+    parts: List[Dict[str, Any]] = []
+    if reply.text:
+        annotations = [{"type": "url_citation", "url": c.url, "title": c.title or "",
+                        "start_index": reply.span(c)[0], "end_index": reply.span(c)[1]}
+                       for c in reply.citations if c.url]
+        parts.append({"type": "output_text", "text": reply.text, "annotations": annotations})
+    if reply.refusal:
+        parts.append({"type": "refusal", "refusal": reply.refusal})
+    return parts
+
+
 def output_items(reply: Reply) -> List[Dict[str, Any]]:
     """The reply's output items as they stand when complete."""
     items: List[Dict[str, Any]] = []
@@ -43,9 +70,10 @@ def output_items(reply: Reply) -> List[Dict[str, Any]]:
         items.append({"id": REASONING_ID, "type": "reasoning", "status": "completed",
                       "summary": [{"type": "summary_text", "text": reply.reasoning}],
                       "encrypted_content": reply.signature})
-    if reply.text:
+    items += [_server_item(index, call) for index, call in enumerate(reply.server_tool_calls)]
+    if reply.text or reply.refusal:
         items.append({"id": MESSAGE_ID, "type": "message", "status": "completed", "role": "assistant",
-                      "content": [{"type": "output_text", "text": reply.text, "annotations": []}]})
+                      "content": _content(reply)})
     for index, call in enumerate(reply.tool_calls):
         items.append({"id": f"fc_fake_{index}", "type": "function_call", "status": "completed",
                       "call_id": call.id, "name": call.name, "arguments": call.arguments})
@@ -116,12 +144,10 @@ class ResponsesFormat(WireFormat):
         elif kind == "message":
             emit("response.output_item.added", output_index=index,
                  item={**item, "status": "in_progress", "content": []})
-            part = {"type": "output_text", "text": "", "annotations": []}
-            emit("response.content_part.added", content_index=0, part=part, **at)
-            for piece in reply.pieces(reply.text):
-                emit("response.output_text.delta", content_index=0, delta=piece, logprobs=[], **at)
-            emit("response.output_text.done", content_index=0, text=reply.text, logprobs=[], **at)
-            emit("response.content_part.done", content_index=0, part={**part, "text": reply.text}, **at)
+            for content_index, done in enumerate(item["content"]):
+                self._emit_part(emit, reply, content_index, done, at)
+        elif kind != "function_call":
+            emit("response.output_item.added", output_index=index, item={**item, "status": "in_progress"})
         else:
             emit("response.output_item.added", output_index=index,
                  item={**item, "status": "in_progress", "arguments": ""})
@@ -129,6 +155,17 @@ class ResponsesFormat(WireFormat):
                 emit("response.function_call_arguments.delta", delta=piece, **at)
             emit("response.function_call_arguments.done", arguments=item["arguments"], **at)
         emit("response.output_item.done", output_index=index, item=item)
+
+    def _emit_part(self, emit: Any, reply: Reply, content_index: int, done: Dict[str, Any],
+                   at: Dict[str, Any]) -> None:
+        kind, key = ("output_text", "text") if done["type"] == "output_text" else ("refusal", "refusal")
+        emit("response.content_part.added", content_index=content_index,
+             part={**done, key: "", **({"annotations": []} if kind == "output_text" else {})}, **at)
+        extra: Dict[str, Any] = {"logprobs": []} if kind == "output_text" else {}
+        for piece in reply.pieces(done[key]):
+            emit(f"response.{kind}.delta", content_index=content_index, delta=piece, **extra, **at)
+        emit(f"response.{kind}.done", content_index=content_index, **{key: done[key]}, **extra, **at)
+        emit("response.content_part.done", content_index=content_index, part=done, **at)
 
 
 FORMAT = ResponsesFormat()

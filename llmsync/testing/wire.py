@@ -77,10 +77,23 @@ class OpenAIChatFormat(WireFormat):
         return {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 0, "model": model,
                 "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
 
+    def _finish(self, reply: Reply) -> str:
+        # A refusal ends with "stop" on the wire (the client reads it as content_filter).
+        return "stop" if reply.refusal and reply.finish_reason is None else _OPENAI_FINISH[reply.finish]
+
+    def _annotations(self, reply: Reply) -> List[Dict[str, Any]]:
+        return [{"type": "url_citation", "url_citation": {"url": c.url, "title": c.title or "",
+                                                          "start_index": reply.span(c)[0],
+                                                          "end_index": reply.span(c)[1]}}
+                for c in reply.citations if c.url]
+
     def stream_events(self, reply: Reply, model: str) -> List[bytes]:
         events = [sse(self._chunk(model, {"role": "assistant", "content": ""}))]
         events += [sse(self._chunk(model, {"reasoning_content": p})) for p in reply.pieces(reply.reasoning)]
         events += [sse(self._chunk(model, {"content": p})) for p in reply.pieces(reply.text)]
+        events += [sse(self._chunk(model, {"content": None, "refusal": p})) for p in reply.pieces(reply.refusal)]
+        if self._annotations(reply):
+            events.append(sse(self._chunk(model, {"annotations": self._annotations(reply)})))
         for index, call in enumerate(reply.tool_calls):
             first = {"index": index, "id": call.id, "type": "function",
                      "function": {"name": call.name, "arguments": ""}}
@@ -88,7 +101,7 @@ class OpenAIChatFormat(WireFormat):
             for piece in reply.pieces(call.arguments):
                 fragment = {"index": index, "function": {"arguments": piece}}
                 events.append(sse(self._chunk(model, {"tool_calls": [fragment]})))
-        events.append(sse(self._chunk(model, {}, _OPENAI_FINISH[reply.finish])))
+        events.append(sse(self._chunk(model, {}, self._finish(reply))))
         usage = openai_usage(reply)
         if usage is not None:
             events.append(sse({"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 0,
@@ -97,7 +110,10 @@ class OpenAIChatFormat(WireFormat):
         return events
 
     def body(self, reply: Reply, model: str) -> Dict[str, Any]:
-        message: Dict[str, Any] = {"role": "assistant", "content": reply.text or None}
+        message: Dict[str, Any] = {"role": "assistant", "content": reply.text or None,
+                                   "refusal": reply.refusal or None}
+        if reply.citations:
+            message["annotations"] = self._annotations(reply)
         if reply.reasoning:
             message["reasoning_content"] = reply.reasoning
         if reply.tool_calls:
@@ -106,7 +122,7 @@ class OpenAIChatFormat(WireFormat):
                 for c in reply.tool_calls
             ]
         return {"id": "chatcmpl-fake", "object": "chat.completion", "created": 0, "model": model,
-                "choices": [{"index": 0, "message": message, "finish_reason": _OPENAI_FINISH[reply.finish]}],
+                "choices": [{"index": 0, "message": message, "finish_reason": self._finish(reply)}],
                 "usage": openai_usage(reply)}
 
 
