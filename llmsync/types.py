@@ -355,7 +355,8 @@ class Message:
     tool messages carry the ``tool_call_id`` they answer.
     """
 
-    role: Role
+    # Decoded by __post_init__, so from_dict reads "developer" and names a bad role as we do.
+    role: Role = field(metadata=config(decoder=lambda value: value))
     content: Union[str, List[Part], None] = field(
         default=None, metadata=config(encoder=_encode_content, decoder=_decode_content)
     )

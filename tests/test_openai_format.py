@@ -323,3 +323,24 @@ class TestResponseFormat:
         schema = schema_of(explain(model, "hi", response_format=form))
         assert schema["properties"] == SCHEMA["properties"]
         assert "json_schema" not in json.dumps(schema)
+
+
+# -- the README's "Coming from the openai SDK" flow, against the fake server ------------------
+
+@pytest.mark.parametrize("model", ["openai/gpt-4o-mini", "anthropic/claude-sonnet-4-5", "gemini/gemini-2.5-flash"])
+def test_an_openai_shaped_loop_runs_on_any_provider(model, server, client):
+    from llmsync.testing import Reply
+
+    server.add(Reply.tools(("get_weather", {"city": "Paris"})), Reply(text="Sunny in Paris."))
+    messages = [CONVERSATION[0], {"role": "user", "content": [
+        {"type": "text", "text": "Weather where this was taken?"},
+        {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG_B64}"}}]}]
+    reply = client.generate(model, messages, tools=[OPENAI_TOOL])
+    messages.append(reply.to_openai()["choices"][0]["message"])
+    for call in reply.tool_calls:
+        messages.append({"role": "tool", "tool_call_id": call.id,
+                         "content": f"Sunny, 21C in {call.parsed_arguments()['city']}"})
+    reply = client.generate(model, messages, tools=[OPENAI_TOOL])
+    assert reply.content == "Sunny in Paris."
+    assert "Sunny, 21C in Paris" in json.dumps(server.requests[1].body)
+    assert PNG_B64 in json.dumps(server.requests[1].body)
