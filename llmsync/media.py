@@ -10,12 +10,12 @@ import binascii
 import mimetypes
 import os
 import re
-from typing import Any, Optional, Tuple
+from typing import Any, Callable, Optional, Tuple
 
 from .errors import InvalidRequestError
 
-__all__ = ["sniff_image_type", "sniff_document_type", "encode_data", "check_url", "read_file",
-           "split_data_url"]
+__all__ = ["sniff_image_type", "sniff_document_type", "encode_data", "check_url", "check_attachment",
+           "typed_base64", "read_file", "guess_type", "split_data_url"]
 
 _BYTES = (bytes, bytearray, memoryview)
 _WHITESPACE = re.compile(r"\s+")
@@ -95,6 +95,43 @@ def check_url(url: Any, owner: str) -> None:
         raise InvalidRequestError(
             f"{owner} url {url[:80]!r} is not a URL the provider can fetch; for a local file use "
             f"{owner}.from_path({path[:80]!r}), for bytes {owner}.from_bytes(...)")
+
+
+def check_attachment(part: Any, owner: str, sniff: Callable[[bytes], Optional[str]]) -> None:
+    """Check an ``Image``'s or ``Document``'s fields at construction; bytes become base64 text.
+
+    Raises:
+        InvalidRequestError: a bad url, data or media type, or both/neither of url and data.
+    """
+    check_url(part.url, owner)
+    if part.media_type is not None and not isinstance(part.media_type, str):
+        raise InvalidRequestError(f"{owner} media_type must be a str such as 'image/png', "
+                                  f"got {type(part.media_type).__name__}")
+    part.data, head = encode_data(part.data, owner)
+    if part.url is not None and part.data is not None:
+        raise InvalidRequestError(f"give an {owner} url or data, not both")
+    if part.url is None and part.data is None:
+        raise InvalidRequestError(f"an {owner} needs url= or data= (bytes or base64 text); "
+                                  f"for a file use {owner}.from_path(path)")
+    if part.media_type is None and head:
+        part.media_type = sniff(head)
+
+
+def typed_base64(data: Any, media_type: Optional[str], filename: Optional[str],
+                 sniff: Callable[[bytes], Optional[str]], owner: str) -> Tuple[str, str]:
+    """(base64 text, media type) of bytes: the type given, else sniffed, else the file name's.
+
+    Raises:
+        InvalidRequestError: not bytes, or no way to tell the type.
+    """
+    if not isinstance(data, _BYTES):
+        raise InvalidRequestError(f"{owner} takes bytes, got {type(data).__name__}")
+    media_type = media_type or sniff(bytes(data[:16])) or guess_type(filename)
+    if media_type is None:
+        what = repr(filename) if filename else "these bytes"
+        raise InvalidRequestError(f"{owner} cannot tell the type of {what} (PNG, JPEG, GIF, WebP "
+                                  "and PDF are recognised); pass media_type=")
+    return base64.b64encode(bytes(data)).decode("ascii"), media_type
 
 
 def split_data_url(url: str) -> Optional[Tuple[str, str]]:

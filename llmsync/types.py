@@ -79,22 +79,6 @@ class Text:
             raise InvalidRequestError(f"Text takes a str, got {type(self.text).__name__}")
 
 
-def _check_attachment(part: Any, owner: str, sniff: Any) -> None:
-    """Validate url/data/media_type at construction; bytes become base64 text."""
-    media.check_url(part.url, owner)
-    if part.media_type is not None and not isinstance(part.media_type, str):
-        raise InvalidRequestError(f"{owner} media_type must be a str such as 'image/png', "
-                                  f"got {type(part.media_type).__name__}")
-    part.data, head = media.encode_data(part.data, owner)
-    if part.url is not None and part.data is not None:
-        raise InvalidRequestError(f"give an {owner} url or data, not both")
-    if part.url is None and part.data is None:
-        raise InvalidRequestError(f"an {owner} needs url= or data= (bytes or base64 text); "
-                                  f"for a file use {owner}.from_path(path)")
-    if part.media_type is None and head:
-        part.media_type = sniff(head)
-
-
 @dataclass_json
 @dataclass
 class Image:
@@ -114,7 +98,7 @@ class Image:
     type: str = field(default="image", init=False, repr=False)
 
     def __post_init__(self) -> None:
-        _check_attachment(self, "Image", media.sniff_image_type)
+        media.check_attachment(self, "Image", media.sniff_image_type)
 
     @classmethod
     def from_bytes(cls, data: bytes, media_type: Optional[str] = None) -> "Image":
@@ -123,13 +107,8 @@ class Image:
         Raises:
             InvalidRequestError: not bytes, or the type cannot be told from the bytes.
         """
-        if not isinstance(data, (bytes, bytearray, memoryview)):
-            raise InvalidRequestError(f"Image.from_bytes takes bytes, got {type(data).__name__}")
-        media_type = media_type or media.sniff_image_type(bytes(data[:16]))
-        if media_type is None:
-            raise InvalidRequestError("Image.from_bytes cannot tell the image type from its first "
-                                      "bytes (PNG, JPEG, GIF and WebP are known); pass media_type=")
-        return cls(data=media.encode_data(data, cls.__name__)[0], media_type=media_type)
+        encoded, kind = media.typed_base64(data, media_type, None, media.sniff_image_type, "Image.from_bytes")
+        return cls(data=encoded, media_type=kind)
 
     @classmethod
     def from_path(cls, path: Any, media_type: Optional[str] = None) -> "Image":
@@ -139,10 +118,8 @@ class Image:
             InvalidRequestError: the file cannot be read or its type cannot be told.
         """
         data, name = media.read_file(path, "Image")
-        media_type = media_type or media.sniff_image_type(data[:16]) or media.guess_type(name)
-        if media_type is None:
-            raise InvalidRequestError(f"cannot tell the image type of {name!r}; pass media_type=")
-        return cls(data=media.encode_data(data, cls.__name__)[0], media_type=media_type)
+        encoded, kind = media.typed_base64(data, media_type, name, media.sniff_image_type, "Image.from_path")
+        return cls(data=encoded, media_type=kind)
 
 
 @dataclass_json
@@ -163,7 +140,7 @@ class Document:
     type: str = field(default="document", init=False, repr=False)
 
     def __post_init__(self) -> None:
-        _check_attachment(self, "Document", media.sniff_document_type)
+        media.check_attachment(self, "Document", media.sniff_document_type)
         if self.filename is not None and not isinstance(self.filename, str):
             raise InvalidRequestError(f"Document filename must be a str, got {type(self.filename).__name__}")
 
@@ -175,13 +152,9 @@ class Document:
         Raises:
             InvalidRequestError: not bytes, or no media type given for bytes not a PDF.
         """
-        if not isinstance(data, (bytes, bytearray, memoryview)):
-            raise InvalidRequestError(f"Document.from_bytes takes bytes, got {type(data).__name__}")
-        media_type = (media_type or media.sniff_document_type(bytes(data[:16]))
-                      or media.guess_type(filename))
-        if media_type is None:
-            raise InvalidRequestError("Document.from_bytes needs media_type= for bytes that are not a PDF")
-        return cls(data=media.encode_data(data, cls.__name__)[0], media_type=media_type, filename=filename)
+        encoded, kind = media.typed_base64(data, media_type, filename, media.sniff_document_type,
+                                           "Document.from_bytes")
+        return cls(data=encoded, media_type=kind, filename=filename)
 
     @classmethod
     def from_path(cls, path: Any, media_type: Optional[str] = None) -> "Document":
@@ -191,10 +164,8 @@ class Document:
             InvalidRequestError: the file cannot be read or its type cannot be told.
         """
         data, name = media.read_file(path, "Document")
-        media_type = media_type or media.sniff_document_type(data[:16]) or media.guess_type(name)
-        if media_type is None:
-            raise InvalidRequestError(f"cannot tell the document type of {name!r}; pass media_type=")
-        return cls(data=media.encode_data(data, cls.__name__)[0], media_type=media_type, filename=name)
+        encoded, kind = media.typed_base64(data, media_type, name, media.sniff_document_type, "Document.from_path")
+        return cls(data=encoded, media_type=kind, filename=name)
 
 
 Part = Union[Text, Image, Document]

@@ -145,7 +145,7 @@ class TestFromBytesAndPath:
     def test_document_from_bytes(self):
         assert Document.from_bytes(PDF).media_type == "application/pdf"
         assert Document.from_bytes(b"hello", media_type="text/plain").data == "aGVsbG8="
-        with pytest.raises(InvalidRequestError, match="needs media_type="):
+        with pytest.raises(InvalidRequestError, match="pass media_type="):
             Document.from_bytes(b"hello")
 
     def test_document_data_takes_bytes(self):
