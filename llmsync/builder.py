@@ -12,7 +12,7 @@ from typing import Any, Callable, Dict, Hashable, List, Optional
 from .events import ReasoningDelta, TextDelta, ToolCallDelta, ToolCallEnd, ToolCallStart, UsageUpdate
 from .types import Citation, FinishReason, ReasoningBlock, Response, ServerToolCall, TokenLogprob, ToolCall, Usage
 
-__all__ = ["ResponseBuilder", "usage_of"]
+__all__ = ["ResponseBuilder", "usage_of", "token_count"]
 
 log = logging.getLogger("llmsync")
 
@@ -30,11 +30,9 @@ def _string(value: object, what: str) -> str:
     return value
 
 
-def _count(value: Any) -> int:
-    """A token count from the wire: a non-negative int, 0 when absent or not a number."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
-        return 0
-    return max(int(value), 0)
+def token_count(value: Any) -> int:
+    """A token count from the wire: a positive int as is; absent, negative or not an int is 0."""
+    return value if type(value) is int and value > 0 else 0
 
 
 def usage_of(prompt: Any = 0, completion: Any = 0, cache_read: Any = 0, cache_write: Any = 0,
@@ -46,11 +44,11 @@ def usage_of(prompt: Any = 0, completion: Any = 0, cache_read: Any = 0, cache_wr
     ``total_tokens`` is always ``prompt + completion`` (a vendor's own total may count
     things its prompt and completion do not, e.g. Gemini ``toolUsePromptTokenCount``).
     """
-    prompt, completion = _count(prompt), _count(completion)
-    cache_read = min(_count(cache_read), prompt)
-    cache_write = min(_count(cache_write), prompt - cache_read)
+    prompt, completion = token_count(prompt), token_count(completion)
+    cache_read = min(token_count(cache_read), prompt)
+    cache_write = min(token_count(cache_write), prompt - cache_read)
     return Usage(prompt, completion, prompt + completion, cache_read, cache_write,
-                 min(_count(reasoning), completion))
+                 min(token_count(reasoning), completion))
 
 
 class _TextBuffer:

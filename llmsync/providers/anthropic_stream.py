@@ -7,7 +7,7 @@ import json
 import logging
 from typing import Any, Callable, Dict, List, Optional
 
-from ..builder import usage_of
+from ..builder import token_count, usage_of
 from ..errors import ProviderError
 from ..events import Event
 from ..types import Citation, FinishReason, ReasoningBlock, ServerToolCall, Usage
@@ -42,7 +42,7 @@ def parse_usage(usage: Optional[Dict[str, Any]]) -> Optional[Usage]:
         return None
     read = usage.get("cache_read_input_tokens")
     write = usage.get("cache_creation_input_tokens")
-    prompt = sum(n for n in (usage.get("input_tokens"), read, write) if isinstance(n, int) and n > 0)
+    prompt = sum(token_count(n) for n in (usage.get("input_tokens"), read, write))
     return usage_of(prompt, usage.get("output_tokens"), cache_read=read, cache_write=write)
 
 

@@ -9,7 +9,7 @@ import logging
 import uuid
 from typing import Any, Dict, List, Optional, Tuple
 
-from ..builder import usage_of
+from ..builder import token_count, usage_of
 from ..errors import ProviderError
 from ..events import Event
 from ..types import Citation, FinishReason, ReasoningBlock, Response, ServerToolCall, TokenLogprob, Usage
@@ -48,15 +48,11 @@ def parse_usage(meta: Optional[Dict[str, Any]]) -> Optional[Usage]:
         return None
     thoughts = meta.get("thoughtsTokenCount")
     return usage_of(
-        _count(meta.get("promptTokenCount")) + _count(meta.get("toolUsePromptTokenCount")),
-        _count(meta.get("candidatesTokenCount")) + _count(thoughts),
+        token_count(meta.get("promptTokenCount")) + token_count(meta.get("toolUsePromptTokenCount")),
+        token_count(meta.get("candidatesTokenCount")) + token_count(thoughts),
         cache_read=meta.get("cachedContentTokenCount"),
         reasoning=thoughts,
     )
-
-
-def _count(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
 
 
 def grounding_citations(metadata: Any) -> List[Citation]:

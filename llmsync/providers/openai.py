@@ -6,7 +6,7 @@ Wire reference: platform.openai.com/docs/api-reference/chat and openai-python
 """
 from typing import Any, Dict, List, Mapping, Optional
 
-from ..builder import usage_of
+from ..builder import token_count, usage_of
 from ..catalog import ModelMeta
 from ..errors import InvalidRequestError, ProviderError
 from ..events import Event
@@ -39,21 +39,17 @@ def parse_usage(usage: Any) -> Optional[Usage]:
     """
     if not isinstance(usage, dict) or not usage:
         return None
-    prompt = _number(usage.get("prompt_tokens"))
-    completion = _number(usage.get("completion_tokens"))
+    prompt = token_count(usage.get("prompt_tokens"))
+    completion = token_count(usage.get("completion_tokens"))
     prompt_details = usage.get("prompt_tokens_details") or {}
     completion_details = usage.get("completion_tokens_details") or {}
-    cached = _number(prompt_details.get("cached_tokens") if isinstance(prompt_details, dict) else 0) or \
-        _number(usage.get("prompt_cache_hit_tokens"))
-    reasoning = _number(completion_details.get("reasoning_tokens") if isinstance(completion_details, dict) else 0)
+    cached = token_count(prompt_details.get("cached_tokens") if isinstance(prompt_details, dict) else 0) or \
+        token_count(usage.get("prompt_cache_hit_tokens"))
+    reasoning = token_count(completion_details.get("reasoning_tokens") if isinstance(completion_details, dict) else 0)
     total = usage.get("total_tokens")
     if reasoning and (reasoning > completion or total == prompt + completion + reasoning):
         completion += reasoning
     return usage_of(prompt, completion, cache_read=cached, reasoning=reasoning)
-
-
-def _number(value: Any) -> int:
-    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0 else 0
 
 
 def _reasoning_text(delta: Dict[str, Any]) -> Optional[str]:

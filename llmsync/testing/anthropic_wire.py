@@ -80,14 +80,16 @@ class AnthropicFormat(WireFormat):
                   _event({"type": "ping"})]
         index = 0
         if reply.reasoning:
-            deltas = [{"type": "thinking_delta", "thinking": p} for p in reply.pieces(reply.reasoning)]
+            deltas: List[Dict[str, Any]] = [{"type": "thinking_delta", "thinking": p}
+                                            for p in reply.pieces(reply.reasoning)]
             deltas.append({"type": "signature_delta", "signature": reply.signature})
             events += self._block(index, {"type": "thinking", "thinking": "", "signature": ""}, deltas)
             index += 1
-        for call in reply.server_tool_calls:
-            use, result = _server_blocks(call)
-            deltas = [{"type": "input_json_delta", "partial_json": p} for p in reply.pieces(json.dumps(use["input"]))]
-            events += self._block(index, dict(use, input={}), deltas)
+        for server_call in reply.server_tool_calls:
+            use, result = _server_blocks(server_call)
+            json_deltas: List[Dict[str, Any]] = [{"type": "input_json_delta", "partial_json": p}
+                                                 for p in reply.pieces(json.dumps(use["input"]))]
+            events += self._block(index, dict(use, input={}), json_deltas)
             events += self._block(index + 1, result, [])
             index += 2
         if _text(reply):
@@ -128,8 +130,8 @@ class AnthropicFormat(WireFormat):
         content: List[Dict[str, Any]] = []
         if reply.reasoning:
             content.append({"type": "thinking", "thinking": reply.reasoning, "signature": reply.signature})
-        for call in reply.server_tool_calls:
-            content += _server_blocks(call)
+        for server_call in reply.server_tool_calls:
+            content += _server_blocks(server_call)
         if _text(reply):
             block: Dict[str, Any] = {"type": "text", "text": _text(reply)}
             if reply.citations:
