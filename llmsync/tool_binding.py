@@ -237,6 +237,14 @@ def tool(fn: Optional[Callable[..., Any]] = None, *, name: Optional[str] = None,
 
 def _make(target: Any, name: Optional[str], description: Optional[str], timeout: Optional[float],
           localns: Optional[Mapping[str, Any]]) -> Tool:
+    if isinstance(target, Tool):  # already a tool: only the options change
+        made = copy.copy(target)
+        made.definition = ToolDefinition(name or target.definition.name,
+                                         target.definition.description if description is None else description,
+                                         target.definition.parameters)
+        made.definition.validate()
+        made.timeout = target.timeout if timeout is None else timeout
+        return made
     described = _describe(target)
     summary, parameters = tool_schema.parameters_schema(
         described.parameters, _hints(described, localns), described.doc,

@@ -786,3 +786,10 @@ class TestPartialsAndCallableObjects:
 
         assert Toolbox().weather is get_weather
         assert schema_of(Toolbox.weather)["required"] == ["city"]
+
+
+def test_tool_on_a_tool_changes_only_its_options():
+    renamed = tool(name="weather", timeout=3)(get_weather)
+    assert renamed.definition.parameters == get_weather.definition.parameters
+    assert (renamed.name, renamed.timeout, get_weather.name) == ("weather", 3, "get_weather")
+    assert tool(get_weather).definition == get_weather.definition
