@@ -2,7 +2,7 @@
 import json
 import os
 import stat
-from typing import Callable, Dict, List, Mapping, Optional, Sequence, Union
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Set, Union
 
 from .errors import AuthenticationError
 
@@ -90,6 +90,11 @@ class AuthStore:
         self._environ = environ
         self._auth_file = auth_file
         self._file_keys: Optional[Dict[str, str]] = None
+        self._seen: Set[str] = {key._secret for key in self._explicit.values() if key._secret}
+
+    def known_secrets(self) -> Set[str]:
+        """Every fixed secret this store has handed out or holds (for redaction by value)."""
+        return set(self._seen)
 
     def __repr__(self) -> str:
         return f"AuthStore(explicit={sorted(self._explicit)})"
@@ -116,14 +121,20 @@ class AuthStore:
         for name in env_vars:
             value = self.environ.get(name)
             if value and value.strip():
-                return ApiKey(value, f"${name}")
+                key = ApiKey(value, f"${name}")
+                self._seen.add(key.reveal())
+                return key
         try:
             secret = self._load_file().get(provider_id)
         except AuthenticationError:
             if strict:
                 raise
             return None
-        return ApiKey(secret, "auth file") if secret else None
+        if not secret:
+            return None
+        key = ApiKey(secret, "auth file")
+        self._seen.add(key.reveal())
+        return key
 
     def require(self, provider_id: str, env_vars: Sequence[str] = ()) -> ApiKey:
         """Like ``get``, but raise ``AuthenticationError`` naming where to put the key."""

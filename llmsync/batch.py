@@ -2,24 +2,26 @@
 
 Results come back as they finish. Requests-per-minute and tokens-per-minute limits are
 token buckets shared by every worker, and a 429 that names a wait pauses every worker,
-not just the one that got it: hammering on would only earn more 429s.
+not just the one that got it. Items are retried by the one retry engine
+(``llmsync.retry``); the limits join it through its ``before_attempt`` and ``on_retry``
+hooks, so every attempt, retries included, is counted against them.
 """
 import logging
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, Iterator, Optional, Set
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, Iterator, Optional, Protocol, Set
 
-from .errors import InvalidRequestError, LLMError, RateLimitError
-from .options import Request, RetryCondition
-from .retry import waits
+from .errors import CancelledError, InvalidRequestError, LLMError, RateLimitError
+from .exchange import Cancel
+from .options import Request
 from .types import Response
 
 if TYPE_CHECKING:
     from .client import Client
 
-__all__ = ["BatchResult", "TokenBucket", "run_batch", "as_request"]
+__all__ = ["BatchResult", "TokenBucket", "Limiter", "LocalLimiter", "run_batch", "as_request"]
 
 log = logging.getLogger("llmsync")
 
@@ -40,17 +42,20 @@ class BatchResult:
 class TokenBucket:
     """A token bucket refilled at ``per_minute``; ``take`` blocks until tokens are there.
 
-    The bucket starts full (one minute's worth), so a batch may burst up to the limit.
-    A debt (more used than taken, as when a reply used more tokens than estimated)
-    makes later callers wait longer.
+    The bucket holds at most two seconds' worth of the rate (at least one request), so
+    a batch never bursts far above the limit when it starts or after a lull. A debt
+    (more used than taken, as when a reply used more tokens than estimated) makes later
+    callers wait longer.
     """
+
+    BURST_SECONDS = 2.0
 
     def __init__(self, per_minute: float, clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], None] = time.sleep) -> None:
-        if per_minute <= 0:
-            raise InvalidRequestError(f"a rate limit must be positive, got {per_minute}")
-        self.capacity = float(per_minute)
+        if isinstance(per_minute, bool) or not isinstance(per_minute, (int, float)) or per_minute <= 0:
+            raise InvalidRequestError(f"a rate limit must be a number > 0, got {per_minute!r}")
         self.rate = per_minute / 60.0
+        self.capacity = max(self.rate * self.BURST_SECONDS, 1.0)
         self._tokens = self.capacity
         self._clock = clock
         self._sleep = sleep
@@ -101,6 +106,44 @@ class _Pause:
             self._sleep(remaining)
 
 
+class Limiter(Protocol):
+    """Shared rate limits for a batch's workers (local threads, or a whole cluster)."""
+
+    def acquire(self, tokens: int) -> None:
+        """Block until one request and ``tokens`` estimated tokens may be spent (and any
+        shared pause is over)."""
+
+    def settle(self, estimated: int, used: int) -> None:
+        """Account for the tokens a reply really used."""
+
+    def pause(self, seconds: float) -> None:
+        """The provider asked to wait (a 429 with Retry-After): every worker waits."""
+
+
+class LocalLimiter:
+    """Token buckets and a pause shared by the threads of one process."""
+
+    def __init__(self, requests_per_minute: Optional[float] = None,
+                 tokens_per_minute: Optional[float] = None) -> None:
+        self.requests = TokenBucket(requests_per_minute) if requests_per_minute is not None else None
+        self.tokens = TokenBucket(tokens_per_minute) if tokens_per_minute is not None else None
+        self._pause = _Pause()
+
+    def acquire(self, tokens: int) -> None:
+        self._pause.wait()
+        if self.requests is not None:
+            self.requests.take(1)
+        if self.tokens is not None:
+            self.tokens.take(tokens)
+
+    def settle(self, estimated: int, used: int) -> None:
+        if self.tokens is not None:
+            self.tokens.charge(used - estimated)
+
+    def pause(self, seconds: float) -> None:
+        self._pause.extend(seconds)
+
+
 def as_request(item: Any) -> Request:
     """A batch item as a ``Request``: a ``Request``, or a dict of its fields where
     ``prompt`` may stand for ``messages``."""
@@ -126,57 +169,51 @@ def _estimated_tokens(request: Request) -> int:
 
 
 class _BatchRunner:
-    def __init__(self, client: "Client", rpm: Optional[float], tpm: Optional[float]) -> None:
+    def __init__(self, client: "Client", limiter: Limiter, cancel: Optional[Cancel]) -> None:
         self.client = client
-        self.requests_bucket = TokenBucket(rpm) if rpm else None
-        self.tokens_bucket = TokenBucket(tpm) if tpm else None
-        self.pause = _Pause()
-        policy = client.retry
-        # 429s are retried here, so that one 429 pauses every worker.
-        self.retry_policy = replace(policy, retry_on=policy.retry_on - {RetryCondition.RATE_LIMIT})
-        self.rate_limit_retries = policy.max_retries if RetryCondition.RATE_LIMIT in policy.retry_on else 0
+        self.limiter = limiter
+        self.cancel = cancel
 
     def run_one(self, index: int, item: Any) -> BatchResult:
         try:
             request = replace(as_request(item), stream=False)
             estimate = _estimated_tokens(request)
-            delays = waits(self.client.retry)
-            next(delays)
-            for attempt in range(self.rate_limit_retries + 1):
-                self.pause.wait()
-                if self.requests_bucket:
-                    self.requests_bucket.take(1)
-                if self.tokens_bucket:
-                    self.tokens_bucket.take(estimate)
-                try:
-                    response = self.client._send(request, retry=self.retry_policy)
-                except RateLimitError as error:
-                    if attempt == self.rate_limit_retries:
-                        raise
-                    delay = delays.send(error) or 0.0
-                    log.info("batch item %d rate limited; pausing all workers %.2fs", index, delay)
-                    self.pause.extend(delay)
-                    continue
-                if self.tokens_bucket and response.usage:
-                    self.tokens_bucket.charge(response.usage.total_tokens - estimate)
-                return BatchResult(index, response=response)
+            exchange = self.client.exchange(request, self.cancel,
+                                            before_attempt=lambda: self.limiter.acquire(estimate),
+                                            on_retry=self._on_retry)
+            response = exchange.response()
         except LLMError as error:
             return BatchResult(index, error=error)
-        raise AssertionError("unreachable")  # pragma: no cover
+        if response.usage:
+            self.limiter.settle(estimate, response.usage.total_tokens)
+        return BatchResult(index, response=response)
+
+    def _on_retry(self, error: LLMError, attempt: int, delay: float) -> None:
+        if isinstance(error, RateLimitError):
+            # One 429 pauses every worker: hammering on would only earn more 429s.
+            log.info("rate limited; pausing all batch workers %.2fs", delay)
+            self.limiter.pause(delay)
 
 
 def run_batch(client: "Client", items: Iterable[Any], max_workers: int = 8,
               requests_per_minute: Optional[float] = None, tokens_per_minute: Optional[float] = None,
-              on_progress: Optional[Callable[[int, BatchResult], None]] = None) -> Iterator[BatchResult]:
+              on_progress: Optional[Callable[[int, BatchResult], None]] = None, *,
+              cancel: Optional[Cancel] = None, limiter: Optional[Limiter] = None) -> Iterator[BatchResult]:
     """Run ``items`` (``Request``s or dicts) on ``max_workers`` threads.
 
     Yields ``BatchResult``s as they finish; a failed item is a result with ``error``,
     never an exception that stops the batch. ``on_progress(done, result)`` is called
     after each result. Closing the iterator early cancels what has not started.
+    ``limiter`` (a ``Limiter``) replaces the local limits with shared ones, e.g. a
+    cluster's. A ``cancel`` ends the batch: ``CancelledError`` is raised.
     """
     if max_workers < 1:
         raise InvalidRequestError(f"max_workers must be at least 1, got {max_workers}")
-    runner = _BatchRunner(client, requests_per_minute, tokens_per_minute)
+    if limiter is not None and (requests_per_minute is not None or tokens_per_minute is not None):
+        raise InvalidRequestError("give a limiter or requests_per_minute/tokens_per_minute, not both")
+    if cancel is not None and not isinstance(cancel, Cancel):
+        raise InvalidRequestError(f"cancel must be an llmsync.Cancel, got {cancel!r}")
+    runner = _BatchRunner(client, limiter or LocalLimiter(requests_per_minute, tokens_per_minute), cancel)
     pending: Set[Future] = set()
     done_count = 0
     source = enumerate(items)
@@ -194,6 +231,8 @@ def run_batch(client: "Client", items: Iterable[Any], max_workers: int = 8,
             if not pending:
                 return
             finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+            if cancel is not None and cancel.cancelled:
+                raise CancelledError("the batch was cancelled")
             for future in finished:
                 result = future.result()
                 done_count += 1

@@ -1,21 +1,25 @@
-"""``Client``: routes "provider/model" to a provider and runs requests over the transport."""
+"""``Client``: routes "provider/model" to a provider, prepares requests, and hands them to
+the exchange (``llmsync.exchange``) that sends them."""
 import logging
 import os
 import threading
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Dict, Iterable, Iterator, List, Mapping, Optional, Union
+from typing import (TYPE_CHECKING, Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Set, Tuple,
+                    Union)
+from urllib.parse import urlencode
 
 from .auth import ApiKey, AuthStore
 from .catalog import ModelMeta, lookup
-from .errors import InvalidRequestError, LLMError
+from .errors import InvalidRequestError, LLMError, LLMSyncWarning
 from .events import Event
+from .exchange import CLOSED, Cancel, Exchange, Prepared, Settings
 from .options import Request, RetryPolicy
 from .providers.base import Provider
 from .registry import get_provider, split_model
-from .retry import call_with_retry
-from .stream import Cancellation, Deadline, Stream, StreamConnection, bounded_timeout
-from .transport import SECRET_HEADERS, Timeout, Transport, read_json, translated
+from .stream import Stream
+from .transport import RequestsTransport, Timeout, dumps
 from .types import Message, Response
 
 if TYPE_CHECKING:
@@ -24,6 +28,8 @@ if TYPE_CHECKING:
 __all__ = ["Client", "Plan"]
 
 log = logging.getLogger("llmsync")
+
+DEFAULT_TIMEOUT = (10.0, 600.0)
 
 
 @dataclass
@@ -38,15 +44,26 @@ class Plan:
     adjustments: List[str] = field(default_factory=list)
 
 
-@dataclass
-class _Prepared:
-    provider: Provider
-    model: str
-    url: str
-    headers: Dict[str, str]
-    body: Dict[str, Any]
-    adjustments: List[str]
-    request: Request
+def _timeout_pair(timeout: Timeout) -> Tuple[float, float]:
+    if isinstance(timeout, (int, float)) and not isinstance(timeout, bool) and timeout > 0:
+        return (float(timeout), float(timeout))
+    if (isinstance(timeout, tuple) and len(timeout) == 2
+            and all(isinstance(t, (int, float)) and not isinstance(t, bool) and t > 0 for t in timeout)):
+        return (float(timeout[0]), float(timeout[1]))
+    raise InvalidRequestError(f"timeout must be seconds > 0 or a (connect, read) tuple of them, got {timeout!r}")
+
+
+def redact(error: LLMError, secrets: Iterable[str]) -> LLMError:
+    """``error`` with every secret it quotes replaced by ``***`` (some servers echo keys)."""
+    message = error.message
+    for secret in secrets:
+        for shown in (secret, secret.split(" ", 1)[-1]):  # "Bearer sk-..." -> "sk-..."
+            if len(shown) >= 8 and shown in message:
+                message = message.replace(shown, "***")
+    if message != error.message:
+        error.message = message
+        error.args = (message,)
+    return error
 
 
 class Client:
@@ -55,38 +72,51 @@ class Client:
     Args:
         api_keys: keys per provider id; else environment variables, else the auth file.
         base_urls: base URL overrides per provider id (else ``<PROVIDER>_BASE_URL``).
-        timeout: seconds, or a (connect, read) tuple; read is the idle gap between bytes.
-        retry: the ``RetryPolicy`` (default: 3 retries with jittered backoff).
+        timeout: seconds, or a (connect, read) tuple; read is the idle gap between bytes
+            (default ``(10, 600)``: a non-streamed reasoning reply may send nothing for minutes).
+        retry: the ``RetryPolicy`` (default: 3 retries with jittered backoff), or an int.
         max_connections: kept-alive connections per host, per thread.
         first_token_timeout: optional deadline for a stream's first event.
         total_timeout: optional deadline for a whole reply.
         auth_file: the JSON key file (default ``$LLMSYNC_AUTH_FILE`` or
             ``~/.config/llmsync/auth.json``).
+        default_headers: headers sent with every request.
+        proxies: a requests proxies dict; ``HTTP(S)_PROXY``/``NO_PROXY`` are honoured anyway.
+        verify: a CA bundle path, or False to skip certificate checks.
+        transport: sends the HTTP requests (``llmsync.transport``'s protocol); default
+            ``RequestsTransport``.
     """
 
     def __init__(
         self,
         api_keys: Optional[Mapping[str, Union[str, ApiKey]]] = None,
         base_urls: Optional[Mapping[str, str]] = None,
-        timeout: Timeout = 60.0,
-        retry: Optional[RetryPolicy] = None,
+        timeout: Timeout = DEFAULT_TIMEOUT,
+        retry: Union[RetryPolicy, int, None] = None,
         max_connections: int = 32,
         first_token_timeout: Optional[float] = None,
         total_timeout: Optional[float] = None,
         auth_file: Optional[str] = None,
+        default_headers: Optional[Mapping[str, str]] = None,
+        proxies: Optional[Mapping[str, str]] = None,
+        verify: Union[bool, str, None] = None,
+        transport: Any = None,
     ) -> None:
         self._config = dict(
             api_keys=dict(api_keys or {}), base_urls=dict(base_urls or {}), timeout=timeout,
             retry=retry, max_connections=max_connections, first_token_timeout=first_token_timeout,
-            total_timeout=total_timeout, auth_file=auth_file,
+            total_timeout=total_timeout, auth_file=auth_file, default_headers=dict(default_headers or {}),
+            proxies=dict(proxies or {}), verify=verify,
         )
-        self.timeout = timeout
-        self.retry = retry or RetryPolicy()
+        self.timeout = _timeout_pair(timeout)
+        self.retry = RetryPolicy.coerce(retry) or RetryPolicy()
         self.first_token_timeout = first_token_timeout
         self.total_timeout = total_timeout
         self._auth = AuthStore(api_keys, auth_file=auth_file)
         self._base_urls = dict(base_urls or {})
-        self._transport = Transport(max_connections)
+        self._transport = transport or RequestsTransport(max_connections, proxies=proxies, verify=verify,
+                                                         default_headers=default_headers)
+        self._live: Set[Exchange] = set()
         self._pool: Optional[ThreadPoolExecutor] = None
         self._pool_pid = os.getpid()
         self._pool_lock = threading.Lock()
@@ -104,34 +134,44 @@ class Client:
 
     # -- public API ------------------------------------------------------------------------
 
-    def generate(self, model: str, messages: Union[str, List[Message]], **options: Any) -> Response:
+    def generate(self, model: str, messages: Union[str, List[Message]], *, cancel: Optional[Cancel] = None,
+                 **options: Any) -> Response:
         """Send a request and wait for the whole reply.
 
-        Keyword options are the fields of ``Request`` (system_prompt, tools, ...).
+        Keyword options are the fields of ``Request`` (system_prompt, tools, ...);
+        ``cancel`` is a ``Cancel`` that ends the call from another thread.
+
+        Raises:
+            LLMError: the typed error; ``CancelledError`` when cancelled.
         """
-        return self.send(self._request(model, messages, options, stream=False))
+        return self.send(self._request(model, messages, options, stream=False), cancel=cancel)
 
-    def stream(self, model: str, messages: Union[str, List[Message]], **options: Any) -> Stream:
-        """Send a request and return a ``Stream`` of its events (use it in ``with``)."""
-        return self.send(self._request(model, messages, options, stream=True))
+    def stream(self, model: str, messages: Union[str, List[Message]], *, cancel: Optional[Cancel] = None,
+               **options: Any) -> Stream:
+        """Check the request and return a ``Stream`` of its events (use it in ``with``).
 
-    def send(self, request: Request) -> Any:
+        The request is sent when iteration starts.
+        """
+        return self.send(self._request(model, messages, options, stream=True), cancel=cancel)
+
+    def send(self, request: Request, cancel: Optional[Cancel] = None) -> Any:
         """Send a ``Request``: a ``Stream`` if ``request.stream``, else a ``Response``."""
-        return self._send(request)
-
-    def _send(self, request: Request, retry: Optional[RetryPolicy] = None) -> Any:
-        prepared = self._prepare(request)
-        policy = retry or self.retry
+        exchange = self.exchange(request, cancel)
         if request.stream:
-            return self._open_stream(prepared, policy)
-        return self._generate(prepared, policy)
+            return Stream(exchange)
+        return exchange.response()
 
     def explain(self, model: str, messages: Union[str, List[Message]], **options: Any) -> Plan:
         """The exact wire request that would be sent, with keys redacted; nothing is sent."""
         stream = bool(options.pop("stream", False))
-        prepared = self._prepare(self._request(model, messages, options, stream=stream), redact=True)
-        return Plan(prepared.provider.id, prepared.model, prepared.url, prepared.headers,
-                    prepared.body, prepared.adjustments)
+        request = self._request(model, messages, options, stream=stream)
+        provider, model_id, plan = self._plan(request)
+        key = self._auth.get(provider.key_id or provider.id, provider.env_keys, strict=False) \
+            if provider.requires_key else None
+        credentials = provider.auth_headers(key) if key is not None else {}
+        headers = {**self._headers(plan.headers, request, credentials), **{name: "***" for name in credentials}}
+        return Plan(provider.id, model_id, self._url(provider, plan.path, request), headers,
+                    self._body(plan.body, request), plan.adjustments)
 
     def run(self, model: str, messages: Union[str, List[Message]], tools: Iterable[Any],
             max_turns: int = 8, **options: Any) -> "RunResult":
@@ -157,11 +197,16 @@ class Client:
 
     def batch(self, requests: Iterable[Any], max_workers: int = 8,
               requests_per_minute: Optional[float] = None,
-              tokens_per_minute: Optional[float] = None, on_progress: Any = None) -> Iterator[Any]:
-        """Run many requests on a thread pool; yield ``BatchResult``s as they finish."""
+              tokens_per_minute: Optional[float] = None, on_progress: Any = None,
+              cancel: Optional[Cancel] = None, limiter: Any = None) -> Iterator[Any]:
+        """Run many requests on a thread pool; yield ``BatchResult``s as they finish.
+
+        ``limiter`` replaces the local rate limits with a shared one (``llmsync.batch``).
+        """
         from .batch import run_batch
 
-        return run_batch(self, requests, max_workers, requests_per_minute, tokens_per_minute, on_progress)
+        return run_batch(self, requests, max_workers, requests_per_minute, tokens_per_minute, on_progress,
+                         cancel=cancel, limiter=limiter)
 
     def model_info(self, model: str) -> Optional[ModelMeta]:
         """The catalog entry for "provider/model-id", or None when unknown."""
@@ -178,7 +223,10 @@ class Client:
             return self._pool
 
     def close(self) -> None:
-        """Release pooled connections and worker threads. The client may be used again."""
+        """End calls under way in other threads (``CancelledError``), release pooled
+        connections and worker threads. The client may be used again."""
+        for exchange in list(self._live):
+            exchange.stop(CLOSED)
         with self._pool_lock:
             pool, self._pool = self._pool, None
         if pool is not None:
@@ -194,6 +242,33 @@ class Client:
 
     # -- internals ----------------------------------------------------------------------------
 
+    def exchange(self, request: Request, cancel: Optional[Cancel] = None,
+                 before_attempt: Optional[Callable[[], None]] = None,
+                 on_retry: Optional[Callable[[LLMError, int, float], None]] = None) -> Exchange:
+        """The ``Exchange`` that will send ``request`` (nothing is sent yet).
+
+        Raises:
+            InvalidRequestError, AuthenticationError: the request cannot be sent as built.
+        """
+        if cancel is not None and not isinstance(cancel, Cancel):
+            raise InvalidRequestError(f"cancel must be an llmsync.Cancel, got {cancel!r}")
+        provider, model, plan = self._plan(request)
+        key = provider.resolve_auth(self._auth)
+        prepared = Prepared(provider, model, self._url(provider, plan.path, request),
+                            self._headers(plan.headers, request, {}),
+                            dumps(self._body(plan.body, request)), key, request)
+        settings = Settings(
+            timeout=_timeout_pair(request.timeout) if request.timeout is not None else self.timeout,
+            retry=request.retry or self.retry,
+            first_token_timeout=request.first_token_timeout or self.first_token_timeout,
+            total_timeout=request.total_timeout or self.total_timeout,
+        )
+        return Exchange(self._transport, prepared, settings, cancel=cancel, live=self._live,
+                        redact=self._redact, before_attempt=before_attempt, on_retry=on_retry)
+
+    def _redact(self, error: LLMError, sent: Set[str]) -> LLMError:
+        return redact(error, sent | self._auth.known_secrets())
+
     def _request(self, model: str, messages: Any, options: Dict[str, Any], stream: bool) -> Request:
         if "stream" in options:
             raise InvalidRequestError("stream is not an option: call client.stream() for a stream, "
@@ -206,10 +281,19 @@ class Client:
         return Request(model=model, messages=messages, stream=stream, **options)
 
     def base_url(self, provider: Provider) -> str:
-        """The base URL for ``provider``: ``base_urls``, else its env var, else its default."""
-        url = (self._base_urls.get(provider.id)
-               or self._auth.environ.get(provider.base_url_env)
-               or provider.default_base_url)
+        """The base URL for ``provider``: ``base_urls``, else its env var, else its default.
+
+        A provider that uses another's key (``key_id``) follows that provider's base URL
+        settings unless its own are given: a key only goes where its owner sends it.
+        """
+        environ = self._auth.environ
+        ids = [provider.id] + ([provider.key_id] if provider.key_id else [])
+        url = next((self._base_urls[i] for i in ids if self._base_urls.get(i)), None)
+        if url is None:
+            owner = get_provider(provider.key_id) if provider.key_id else None
+            url = next((environ.get(p.base_url_env) for p in (provider, owner)
+                        if p is not None and environ.get(p.base_url_env)), None)
+        url = url or provider.base_url_from_environment(environ)
         if not url:
             raise InvalidRequestError(
                 f"provider {provider.id!r} has no default base URL: pass "
@@ -218,82 +302,36 @@ class Client:
             )
         return url.rstrip("/")
 
-    def _prepare(self, request: Request, redact: bool = False) -> _Prepared:
+    def _plan(self, request: Request) -> Tuple[Provider, str, Any]:
         provider_id, model = split_model(request.model)
         provider = get_provider(provider_id)
         provider.validate_request(request)
         plan = provider.build_request(request, model)
-        if request.extra:
-            plan.body.update(request.extra)
-        url = self.base_url(provider) + plan.path
-        key = self._auth.get(provider.id, provider.env_keys) if redact else provider.resolve_auth(self._auth)
-        headers = {**plan.headers, **provider.auth_headers(key)}
-        if redact:
-            headers = {name: ("***" if name.lower() in SECRET_HEADERS else value)
-                       for name, value in headers.items()}
         for adjustment in plan.adjustments:
             log.info("%s/%s: %s", provider.id, model, adjustment)
-        return _Prepared(provider, model, url, headers, plan.body, plan.adjustments, request)
+            warnings.warn(f"{provider.id}/{model}: {adjustment}", LLMSyncWarning, stacklevel=4)
+        return provider, model, plan
 
-    def _timeouts(self, request: Request) -> Dict[str, Optional[float]]:
-        return {
-            "first_token": request.first_token_timeout or self.first_token_timeout,
-            "total": request.total_timeout or self.total_timeout,
-        }
+    def _url(self, provider: Provider, path: str, request: Request) -> str:
+        url = self.base_url(provider) + path
+        if request.extra_query:
+            url += ("&" if "?" in url else "?") + urlencode(request.extra_query)
+        return url
 
-    def _generate(self, prepared: _Prepared, policy: RetryPolicy) -> Response:
-        # Shared by every attempt: once it has passed, a retry could not finish either.
-        total = Deadline(self._timeouts(prepared.request)["total"], "complete reply", retryable=False)
-        provider = prepared.provider
+    @staticmethod
+    def _headers(headers: Dict[str, str], request: Request, credentials: Mapping[str, str]) -> Dict[str, str]:
+        headers = {"Content-Type": "application/json", **headers}
+        if request.extra_headers:
+            taken = {name.lower() for name in credentials}
+            for name in request.extra_headers:
+                if name.lower() in taken:
+                    raise InvalidRequestError(
+                        f"extra_headers would replace the credential header {name!r}; "
+                        "pass the key through api_keys instead")
+            headers.update(request.extra_headers)
+        return headers
 
-        def attempt() -> Response:
-            try:
-                response = self._transport.post(prepared.url, prepared.headers, prepared.body,
-                                                bounded_timeout(self.timeout, total), provider)
-                total.arm(response)
-                try:
-                    payload = read_json(response, provider)
-                finally:
-                    total.cancel()
-                    response.close()
-            except LLMError:
-                if total.expired:
-                    raise total.error(provider.id) from None
-                raise
-            with translated(provider.id):
-                return provider.parse_response(payload, prepared.model)
-
-        return call_with_retry(attempt, policy)
-
-    def _open_stream(self, prepared: _Prepared, policy: RetryPolicy) -> Stream:
-        timeouts = self._timeouts(prepared.request)
-        provider = prepared.provider
-
-        def open_connection(cancellation: Cancellation) -> StreamConnection:
-            total = Deadline(timeouts["total"], "complete reply", retryable=False)
-
-            def attempt() -> StreamConnection:
-                if cancellation.cancelled:
-                    raise LLMError("the stream was closed", provider=provider.id, retryable=False)
-                first_token = Deadline(timeouts["first_token"], "first event")
-                try:
-                    response = self._transport.post(prepared.url, prepared.headers, prepared.body,
-                                                    bounded_timeout(self.timeout, first_token, total), provider)
-                except LLMError as error:
-                    for deadline in (first_token, total):
-                        if deadline.expired:
-                            raise deadline.error(provider.id) from error
-                    raise
-                cancellation.watch(response)
-                connection = StreamConnection(response, provider.stream_parser(prepared.model), provider,
-                                              first_token, total, cancellation)
-                try:
-                    return connection.open(self.timeout)
-                except LLMError as error:
-                    if cancellation.cancelled:
-                        error.retryable = False  # closed by the caller: no retry
-                    raise
-
-            return call_with_retry(attempt, policy)
-
-        return Stream(open_connection)
+    @staticmethod
+    def _body(body: Dict[str, Any], request: Request) -> Dict[str, Any]:
+        extra = request.extra_body if request.extra_body is not None else request.extra
+        return {**body, **extra} if extra else body

@@ -54,6 +54,8 @@ class LLMError(Exception):
         attempts: how many HTTP attempts were made before this error was raised.
         partial: the ``Response`` accumulated before a stream broke, else None.
         retry_after: seconds the provider asked to wait before a retry, or None.
+        request_sent: whether the request had been fully sent when a connection failed
+            or timed out (the provider may then be generating, and billing, the reply).
     """
 
     retryable = False
@@ -69,6 +71,7 @@ class LLMError(Exception):
         retryable: Optional[bool] = None,
         partial: "Optional[Response]" = None,
         retry_after: Optional[float] = None,
+        sent: bool = False,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -79,6 +82,7 @@ class LLMError(Exception):
         self.attempts = 1
         self.partial = partial
         self.retry_after = retry_after
+        self.request_sent = sent
         if retryable is not None:
             self.retryable = retryable
 

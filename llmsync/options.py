@@ -1,7 +1,7 @@
 """Request options: the ``Request`` object and the knobs it carries."""
 from dataclasses import dataclass, field, fields, replace
 from enum import Enum
-from typing import Any, Dict, FrozenSet, List, Optional, Union
+from typing import Any, Dict, FrozenSet, List, Optional, Tuple, Union
 
 from .errors import InvalidRequestError
 from .openai_format import message_from_openai, normalize_response_format, tool_definition_from_dict
@@ -71,15 +71,22 @@ class ParallelToolConfig:
 
 
 class RetryCondition(Enum):
-    """Failure classes a ``RetryPolicy`` may retry."""
+    """Failure classes a ``RetryPolicy`` may retry.
 
-    RATE_LIMIT = "rate_limit"
-    SERVER_ERROR = "server_error"
-    TIMEOUT = "timeout"
-    CONNECTION_ERROR = "connection_error"
+    A request is retried only when the provider cannot be generating it, unless
+    ``READ_TIMEOUT`` is asked for: a retry after the request was fully sent may bill the
+    same request twice.
+    """
+
+    RATE_LIMIT = "rate_limit"  # 429
+    SERVER_ERROR = "server_error"  # 408/409/5xx, overloaded, x-should-retry: true
+    TIMEOUT = "timeout"  # connect timeout: nothing was sent
+    CONNECTION_ERROR = "connection_error"  # refused or reset before the request was sent
+    READ_TIMEOUT = "read_timeout"  # opt-in: no reply or first event in time after sending
 
 
-_DEFAULT_RETRY_ON = frozenset(RetryCondition)
+_DEFAULT_RETRY_ON = frozenset({RetryCondition.RATE_LIMIT, RetryCondition.SERVER_ERROR,
+                               RetryCondition.TIMEOUT, RetryCondition.CONNECTION_ERROR})
 
 
 @dataclass(frozen=True)
@@ -87,6 +94,10 @@ class RetryPolicy:
     """Exponential backoff with full jitter; ``Retry-After`` honoured, capped by max_delay.
 
     ``max_retries`` counts retries, so a request is tried at most ``max_retries + 1`` times.
+    ``retry_on`` takes ``RetryCondition`` members or their string values.
+
+    Raises:
+        InvalidRequestError: a negative count or delay, or an unknown condition.
     """
 
     max_retries: int = 3
@@ -94,9 +105,31 @@ class RetryPolicy:
     max_delay: float = 30.0
     retry_on: FrozenSet[RetryCondition] = _DEFAULT_RETRY_ON
 
+    def __post_init__(self) -> None:
+        for name in ("max_retries", "base_delay", "max_delay"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                raise InvalidRequestError(f"RetryPolicy.{name} must be a number >= 0, got {value!r}")
+        if not isinstance(self.max_retries, int):
+            raise InvalidRequestError(f"RetryPolicy.max_retries must be a whole number, got {self.max_retries!r}")
+        if isinstance(self.retry_on, (str, RetryCondition)) or not hasattr(self.retry_on, "__iter__"):
+            raise InvalidRequestError(f"RetryPolicy.retry_on must be a set of RetryCondition, got {self.retry_on!r}")
+        conditions = frozenset(_coerce_enum(RetryCondition, c, "RetryPolicy.retry_on member") for c in self.retry_on)
+        object.__setattr__(self, "retry_on", conditions)
+
     @classmethod
     def none(cls) -> "RetryPolicy":
+        """No retries at all."""
         return cls(max_retries=0)
+
+    @classmethod
+    def coerce(cls, value: Any) -> "Optional[RetryPolicy]":
+        """A ``RetryPolicy`` from a policy, an int (max_retries) or None."""
+        if value is None or isinstance(value, RetryPolicy):
+            return value
+        if isinstance(value, int) and not isinstance(value, bool):
+            return cls(max_retries=value)
+        raise InvalidRequestError(f"retry must be a RetryPolicy or an int (max_retries), got {value!r}")
 
 
 def _coerce_enum(enum_cls, value, name):
@@ -104,7 +137,7 @@ def _coerce_enum(enum_cls, value, name):
         return value
     try:
         return enum_cls(value)
-    except ValueError:
+    except (ValueError, TypeError):
         choices = ", ".join(repr(m.value) for m in enum_cls)
         raise InvalidRequestError(f"{name} must be one of {choices}, got {value!r}") from None
 
@@ -117,6 +150,8 @@ class Request:
     has a richer type: ``messages`` may be a string (one user message) or message dicts,
     ``thinking``/``effort`` their level names, ``tool_choice`` a mode or a tool name,
     ``stop`` one string.
+    Per-call settings: ``timeout``, ``retry`` (a ``RetryPolicy`` or an int: max_retries),
+    ``extra_headers``, ``extra_query`` and ``extra_body`` (``extra`` is its alias).
     ``response_format`` is a JSON Schema dict or "json" (OpenAI's ``json_schema`` and
     ``json_object`` forms are turned into these). ``extra`` is merged into the
     provider's wire body last, for anything llmsync does not model yet.
@@ -141,6 +176,11 @@ class Request:
     stream: bool = False
     first_token_timeout: Optional[float] = None
     total_timeout: Optional[float] = None
+    timeout: Union[float, Tuple[float, float], None] = None
+    retry: Optional[RetryPolicy] = None
+    extra_headers: Optional[Dict[str, str]] = None
+    extra_query: Optional[Dict[str, str]] = None
+    extra_body: Optional[Dict[str, Any]] = None
 
     def __post_init__(self) -> None:
         messages: Any = self.messages
@@ -157,6 +197,13 @@ class Request:
         self.effort = _coerce_enum(EffortLevel, self.effort, "effort")
         if isinstance(self.stop, str):
             self.stop = [self.stop]
+        self.retry = RetryPolicy.coerce(self.retry)
+        if self.extra is not None and self.extra_body is not None:
+            raise InvalidRequestError("give extra_body or extra (its alias), not both")
+        for name in ("extra_headers", "extra_query", "extra_body", "extra"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, dict):
+                raise InvalidRequestError(f"{name} must be a dict, got {value!r}")
         self.response_format = normalize_response_format(self.response_format)
 
     @property

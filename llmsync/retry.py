@@ -1,19 +1,21 @@
-"""Retries: exponential backoff with full jitter, through ``backoff``.
+"""The one retry engine: exponential backoff with full jitter, from ``backoff``'s pieces.
 
 It wraps *opening* a reply (sending the request and, for a stream, reading up to the
 first event), never the iteration of a stream: once an event reached the caller,
-retrying would show them duplicated output.
+retrying would show them duplicated output. ``generate``, ``stream``, ``run`` and
+``batch`` all retry through ``call_with_retry``; a batch adds its shared rate limits
+through the ``before_attempt`` and ``on_retry`` hooks.
 """
 import logging
-import random
-from typing import Callable, Generator, Optional, TypeVar
+import threading
+from typing import Callable, Optional, TypeVar
 
 import backoff
 
 from .errors import LLMError, NetworkError, RateLimitError, TimeoutError
 from .options import RetryCondition, RetryPolicy
 
-__all__ = ["call_with_retry", "is_retryable", "waits"]
+__all__ = ["call_with_retry", "is_retryable", "condition_of", "delays", "wait"]
 
 log = logging.getLogger("llmsync")
 
@@ -21,9 +23,15 @@ T = TypeVar("T")
 
 
 def condition_of(error: LLMError) -> RetryCondition:
-    """Which ``RetryCondition`` an error falls under."""
+    """Which ``RetryCondition`` an error falls under.
+
+    A timeout or a lost connection after the request was fully sent is ``READ_TIMEOUT``:
+    the provider may be generating (and billing) that reply.
+    """
     if isinstance(error, RateLimitError):
         return RetryCondition.RATE_LIMIT
+    if isinstance(error, NetworkError) and error.request_sent:
+        return RetryCondition.READ_TIMEOUT
     if isinstance(error, TimeoutError):
         return RetryCondition.TIMEOUT
     if isinstance(error, NetworkError):
@@ -35,67 +43,64 @@ def is_retryable(error: LLMError, policy: RetryPolicy) -> bool:
     return error.retryable and condition_of(error) in policy.retry_on
 
 
-def waits(policy: RetryPolicy) -> Generator[Optional[float], LLMError, None]:
-    """A ``backoff`` wait generator: it is sent each failure and yields the next delay.
+def delays(policy: RetryPolicy) -> Callable[[LLMError], float]:
+    """The delay before each retry, given the failure that caused it.
 
     The provider's ``Retry-After`` wins over the computed delay; both are capped by
     ``policy.max_delay``. Otherwise full jitter: uniform in [0, base * 2**attempt].
     """
-    attempt = 0
-    error = yield None
-    while True:
+    exponential = backoff.expo(factor=policy.base_delay, max_value=policy.max_delay)
+    next(exponential)  # backoff's wait generators start with a bare yield
+
+    def next_delay(error: LLMError) -> float:
+        ceiling = min(next(exponential), policy.max_delay)
         if error.retry_after is not None:
-            delay = min(error.retry_after, policy.max_delay)
-        else:
-            delay = random.uniform(0, min(policy.max_delay, policy.base_delay * 2 ** attempt))
-        attempt += 1
-        error = yield delay
+            return min(error.retry_after, policy.max_delay)
+        return backoff.full_jitter(ceiling)
+
+    return next_delay
 
 
-def call_with_retry(attempt: Callable[[], T], policy: RetryPolicy) -> T:
+def wait(seconds: float, stop: Optional[threading.Event] = None) -> None:
+    """Sleep between attempts; a set ``stop`` event ends the sleep early."""
+    if stop is None:
+        threading.Event().wait(seconds)
+    else:
+        stop.wait(seconds)
+
+
+def call_with_retry(attempt: Callable[[], T], policy: RetryPolicy, *,
+                    stop: Optional[threading.Event] = None,
+                    before_attempt: Optional[Callable[[], None]] = None,
+                    on_retry: Optional[Callable[[LLMError, int, float], None]] = None,
+                    check: Optional[Callable[[], None]] = None) -> T:
     """Call ``attempt`` until it succeeds, a failure is not retryable, or tries run out.
 
-    The error finally raised carries ``attempts``, the number of calls made.
+    Args:
+        stop: set to end a wait between attempts early (a cancel).
+        before_attempt: called before every attempt (a batch's rate limits).
+        on_retry: called with the failure, the attempt number and the delay before
+            waiting (a batch pauses every worker on a 429; hooks and logs see it).
+        check: called after each wait; raises to end the retries (a cancel).
+
+    The error finally raised carries ``attempts``, the number of attempts made.
     """
-    # The first call skips backoff: building its decorator for every call (functools,
-    # inspect, a wait generator) costs ~10 us, a tenth of llmsync's own work on a
-    # small request. A retryable failure hands over to backoff, which waits as usual.
-    try:
-        return attempt()
-    except LLMError as error:
-        if policy.max_retries < 1 or not is_retryable(error, policy):
-            error.attempts = 1
-            raise
-        return _retry(attempt, policy, error)
-
-
-def _retry(attempt: Callable[[], T], policy: RetryPolicy, first: LLMError) -> T:
-    """Retry after ``first``, the first call's failure, through ``backoff``."""
+    next_delay = delays(policy) if policy.max_retries else None
     tries = 0
-
-    def counted() -> T:
-        nonlocal tries
+    while True:
         tries += 1
-        if tries == 1:
-            raise first  # replayed, so backoff counts it and waits before the second call
-        return attempt()
-
-    def log_backoff(details) -> None:
-        log.info("retrying in %.2fs after attempt %d failed: %s",
-                 details["wait"], details["tries"], details["exception"])
-
-    retrying = backoff.on_exception(
-        waits,  # type: ignore[arg-type]  # backoff's stubs predate wait generators that are sent errors
-        LLMError,
-        max_tries=policy.max_retries + 1,
-        giveup=lambda error: not is_retryable(error, policy),  # type: ignore[arg-type]
-        jitter=None,
-        on_backoff=log_backoff,
-        logger=None,
-        policy=policy,
-    )(counted)
-    try:
-        return retrying()
-    except LLMError as error:
-        error.attempts = tries
-        raise
+        if before_attempt is not None:
+            before_attempt()
+        try:
+            return attempt()
+        except LLMError as error:
+            error.attempts = tries
+            if next_delay is None or tries > policy.max_retries or not is_retryable(error, policy):
+                raise
+            delay = next_delay(error)
+            log.info("retrying in %.2fs after attempt %d failed: %s", delay, tries, error)
+            if on_retry is not None:
+                on_retry(error, tries, delay)
+            wait(delay, stop)
+            if check is not None:
+                check()

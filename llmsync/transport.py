@@ -1,76 +1,315 @@
-"""HTTP for llmsync: per-thread sessions, error mapping, and SSE decoding.
+"""The transport seam, and the default transport over ``requests``.
 
-This is the only module that touches ``requests`` and the only place foreign
-exceptions (requests, urllib3, socket, json, unicode) become ``llmsync`` errors.
+A transport sends one prepared HTTP request and hands back a response whose headers
+have arrived and whose body is still unread; the exchange (``llmsync.exchange``) does
+everything else. This module is the only one that touches ``requests`` and the only
+place foreign exceptions (requests, urllib3, socket, json, unicode) become ``llmsync``
+errors.
+
+The protocol a custom transport implements (``Client(transport=...)``)::
+
+    class MyTransport:
+        def send(self, request: HttpRequest, timeout: Tuple[float, float],
+                 watch: Watch) -> HttpResponse: ...   # raise LLMError on failure
+        def close(self) -> None: ...
+
+    class MyResponse:                   # what send returns
+        status: int
+        headers: Mapping[str, str]      # case-insensitive
+        def iter_bytes(self) -> Iterator[bytes]: ...
+        def read(self) -> bytes: ...
+        def shutdown(self) -> None: ... # from another thread: wake a blocked read, drop the connection
+        def close(self) -> None: ...    # release (back to the pool when fully read)
+
+A transport may call ``watch.attach(callable)`` with something that aborts the attempt
+(a socket's shutdown) before the headers arrive, so a cancel also ends that wait, and
+sets ``watch.sent = True`` once the request is fully sent (it decides whether a failure
+may be retried without billing twice).
 """
-import email.utils
+import functools
 import json
 import logging
 import os
-import re
+import socket
 import threading
-import time
 import weakref
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Dict, Iterator, Mapping, Optional, Tuple, Union
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Protocol, Tuple, Union
+from urllib.parse import urlparse
 
 import requests
 from requests.adapters import HTTPAdapter
-from sseclient import SSEClient
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+from urllib3.util import connection as urllib3_connection
 
 from . import __version__
-from .errors import (
-    AuthenticationError,
-    ContextLengthError,
-    InvalidRequestError,
-    LLMError,
-    NetworkError,
-    ProviderError,
-    RateLimitError,
-    TimeoutError,
-)
+from .errors import InvalidRequestError, LLMError, NetworkError, ProviderError, TimeoutError
 
-if TYPE_CHECKING:
-    from .providers.base import Provider
-
-__all__ = [
-    "Transport", "Timeout", "iter_sse", "read_json", "error_from_response", "translated",
-    "foreign_error", "PARSE_ERRORS", "shutdown", "check_event_stream", "retry_after_seconds",
-    "set_read_timeout",
-]
+__all__ = ["HttpRequest", "HttpResponse", "Watch", "RequestsTransport", "RequestsResponse", "Timeout"]
 
 log = logging.getLogger("llmsync")
 
 Timeout = Union[float, Tuple[float, float]]
-
-# Headers that carry a key. requests strips only Authorization on a cross-host
-# redirect (Session.rebuild_auth); the others would follow the redirect.
-SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "x-api-key", "x-goog-api-key", "api-key"})
 USER_AGENT = f"llmsync/{__version__} python-requests/{requests.__version__}"
-_REQUEST_ID_HEADERS = ("x-request-id", "request-id", "x-goog-request-id", "cf-ray")
 
 
-class _KeySafeSession(requests.Session):
-    """A session that drops every key header when a redirect leaves the host."""
+@dataclass
+class HttpRequest:
+    """One HTTP request as it goes on the wire."""
+
+    method: str
+    url: str
+    headers: Dict[str, str]
+    body: Optional[bytes] = None
+    credential_headers: Tuple[str, ...] = ()  # dropped on a redirect to another origin
+
+
+class HttpResponse(Protocol):
+    """A response whose headers have arrived and whose body is still unread."""
+
+    status: int
+    headers: Mapping[str, str]
+
+    def iter_bytes(self) -> Iterator[bytes]: ...
+
+    def read(self) -> bytes: ...
+
+    def shutdown(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class Watch:
+    """One attempt as cancellation sees it: ``shutdown`` aborts whatever is attached.
+
+    ``reason`` says why it was shut down ("cancelled", "closed", or a deadline's name),
+    so the error a blocked read then raises can be explained. ``sent`` is set once the
+    request was fully sent.
+    """
+
+    __slots__ = ("reason", "sent", "_closers", "_lock")
+
+    def __init__(self) -> None:
+        self.reason: Optional[str] = None
+        self.sent = False
+        self._closers: List[Callable[[], None]] = []
+        self._lock = threading.Lock()
+
+    def attach(self, closer: Callable[[], None]) -> None:
+        """Run ``closer`` on ``shutdown`` (at once if that already happened)."""
+        with self._lock:
+            if self.reason is None:
+                self._closers.append(closer)
+                return
+        _quietly(closer)
+
+    def take_closers(self) -> List[Callable[[], None]]:
+        """Hand the closers over (to the watch that replaces this one)."""
+        with self._lock:
+            closers, self._closers = self._closers, []
+        return closers
+
+    def retire(self) -> None:
+        """The attempt is over: forget the closers (a pooled socket now serves others)."""
+        with self._lock:
+            self._closers = []
+            if self.reason is None:
+                self.reason = "done"
+
+    def shutdown(self, reason: str) -> None:
+        with self._lock:
+            if self.reason is not None:
+                return
+            self.reason = reason
+            closers, self._closers = self._closers, []
+        for closer in closers:
+            _quietly(closer)
+
+
+def _quietly(closer: Callable[[], None]) -> None:
+    try:
+        closer()
+    except (OSError, RuntimeError, ValueError, AttributeError, requests.RequestException):
+        pass  # already closed, released, or never connected
+
+
+# -- the default transport: requests, one session per thread ------------------------------
+
+_attempt = threading.local()  # the Watch of the request this thread is sending
+
+
+def _current_watch() -> Optional[Watch]:
+    return getattr(_attempt, "watch", None)
+
+
+def _create_connection(address: Tuple[str, int], timeout: Any, source_address: Any = None,
+                       socket_options: Any = None) -> socket.socket:
+    """urllib3's ``create_connection``, with the socket attached to the current watch
+    before ``connect``: shutting a connecting socket down wakes the connect (Linux)."""
+    host, port = address
+    if host.startswith("["):
+        host = host.strip("[]")
+    error: Optional[OSError] = None
+    for family, kind, proto, _, address_info in socket.getaddrinfo(
+            host, port, urllib3_connection.allowed_gai_family(), socket.SOCK_STREAM):
+        sock = socket.socket(family, kind, proto)
+        try:
+            for option in socket_options or ():
+                sock.setsockopt(*option)
+            if isinstance(timeout, (int, float)):
+                sock.settimeout(timeout)
+            if source_address:
+                sock.bind(source_address)
+            watch = _current_watch()
+            if watch is not None:
+                watch.attach(functools.partial(sock.shutdown, socket.SHUT_RDWR))
+            sock.connect(address_info)
+            return sock
+        except OSError as exc:
+            error = exc
+            sock.close()
+    raise error or OSError("getaddrinfo returned an empty list")
+
+
+class _WatchedConnectionMixin:
+    """Attaches the socket to the current attempt's watch, and records when the request
+    was fully sent."""
+
+    sock: Any
+
+    def _new_conn(self) -> socket.socket:
+        # As urllib3's, through the connect above.
+        this: Any = self
+        try:
+            return _create_connection((this._dns_host, this.port), this.timeout,
+                                      source_address=this.source_address, socket_options=this.socket_options)
+        except socket.timeout as exc:
+            raise ConnectTimeoutError(
+                this, f"Connection to {this.host} timed out. (connect timeout={this.timeout})") from exc
+        except OSError as exc:
+            raise NewConnectionError(this, f"Failed to establish a new connection: {exc}") from exc
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        watch = _current_watch()
+        if watch is not None and self.sock is not None:  # a kept-alive connection
+            watch.attach(functools.partial(self.sock.shutdown, socket.SHUT_RDWR))
+        super().request(*args, **kwargs)  # type: ignore[misc]
+        if watch is not None:
+            watch.sent = True
+
+
+class _HTTPConnection(_WatchedConnectionMixin, HTTPConnection):
+    pass
+
+
+class _HTTPSConnection(_WatchedConnectionMixin, HTTPSConnection):
+    pass
+
+
+class _HTTPPool(HTTPConnectionPool):
+    ConnectionCls = _HTTPConnection
+
+
+class _HTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _HTTPSConnection
+
+
+class _WatchedAdapter(HTTPAdapter):
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
+
+    def proxy_manager_for(self, proxy: str, **kwargs: Any):
+        manager = super().proxy_manager_for(proxy, **kwargs)
+        manager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
+        return manager
+
+
+class _CredentialSafeSession(requests.Session):
+    """A session that drops every credential header when a redirect leaves the origin.
+
+    requests strips only ``Authorization`` on a cross-host redirect
+    (``Session.rebuild_auth``); a provider's own key header would follow it.
+    """
+
+    credential_headers: Tuple[str, ...] = ()
 
     def rebuild_auth(self, prepared_request, response):
         if self.should_strip_auth(response.request.url, prepared_request.url):
-            for name in [h for h in prepared_request.headers if h.lower() in SECRET_HEADERS]:
+            doomed = {name.lower() for name in self.credential_headers} | {"authorization"}
+            for name in [h for h in prepared_request.headers if h.lower() in doomed]:
                 del prepared_request.headers[name]
         super().rebuild_auth(prepared_request, response)
 
+    def should_strip_auth(self, old_url: str, new_url: str) -> bool:
+        old, new = urlparse(old_url), urlparse(new_url)
+        # Any change of scheme, host or port (requests lets http -> https on default ports pass).
+        return (old.scheme, old.hostname, old.port) != (new.scheme, new.hostname, new.port)
 
-class Transport:
+
+class RequestsResponse:
+    """A ``requests`` response behind the transport protocol."""
+
+    __slots__ = ("_response", "status", "headers", "_provider")
+
+    def __init__(self, response: requests.Response, provider: Optional[str]) -> None:
+        self._response = response
+        self.status = response.status_code
+        self.headers = response.headers
+        self._provider = provider
+
+    def iter_bytes(self) -> Iterator[bytes]:
+        with translated(self._provider, sent=True):
+            yield from self._response.iter_content(chunk_size=None)
+
+    def read(self) -> bytes:
+        with translated(self._provider, sent=True):
+            return self._response.content
+
+    def set_read_timeout(self, seconds: float) -> None:
+        """Change the open socket's read timeout (urllib3 sets it per request)."""
+        connection = getattr(self._response.raw, "connection", None)
+        sock = getattr(connection, "sock", None)
+        if sock is not None:
+            _quietly(lambda: sock.settimeout(seconds))
+
+    def shutdown(self) -> None:
+        """Wake a thread blocked reading and drop the connection (urllib3 >= 2.3
+        ``HTTPResponse.shutdown``: closing a socket does not wake a blocked ``recv``)."""
+        shutdown_raw = getattr(self._response.raw, "shutdown", None)
+        if shutdown_raw is not None:
+            _quietly(shutdown_raw)
+        _quietly(self._response.close)
+
+    def close(self) -> None:
+        _quietly(self._response.close)
+
+
+class RequestsTransport:
     """Sends requests on one ``requests.Session`` per thread.
 
     ``requests.Session`` is not documented as thread-safe (psf/requests#2766), so each
     thread gets its own, with at most ``max_connections`` kept-alive connections per
     host. After ``os.fork()`` the child starts with fresh sessions and never touches the
     parent's sockets.
+
+    Args:
+        max_connections: kept-alive connections per host, per thread.
+        proxies: a requests proxies dict (``HTTP(S)_PROXY``/``NO_PROXY`` are honoured anyway).
+        verify: a CA bundle path, or False to skip certificate checks.
+        default_headers: headers sent with every request.
     """
 
-    def __init__(self, max_connections: int = 32) -> None:
+    def __init__(self, max_connections: int = 32, proxies: Optional[Mapping[str, str]] = None,
+                 verify: Union[bool, str, None] = None,
+                 default_headers: Optional[Mapping[str, str]] = None) -> None:
         self.max_connections = max_connections
+        self.proxies = dict(proxies or {})
+        self.verify = verify
+        self.default_headers = dict(default_headers or {})
         self._reset()
 
     def _reset(self) -> None:
@@ -79,15 +318,19 @@ class Transport:
         self._lock = threading.Lock()
         self._sessions: "weakref.WeakSet[requests.Session]" = weakref.WeakSet()
 
-    def session(self) -> requests.Session:
+    def session(self) -> _CredentialSafeSession:
         """This thread's session, created on first use (and anew after a fork)."""
         if self._pid != os.getpid():
             self._reset()
         session = getattr(self._local, "session", None)
         if session is None:
-            session = _KeySafeSession()
+            session = _CredentialSafeSession()
             session.headers["User-Agent"] = USER_AGENT
-            adapter = HTTPAdapter(pool_connections=4, pool_maxsize=self.max_connections, max_retries=0)
+            session.headers.update(self.default_headers)
+            session.proxies.update(self.proxies)
+            if self.verify is not None:
+                session.verify = self.verify
+            adapter = _WatchedAdapter(pool_connections=4, pool_maxsize=self.max_connections, max_retries=0)
             session.mount("http://", adapter)
             session.mount("https://", adapter)
             self._local.session = session
@@ -95,33 +338,25 @@ class Transport:
                 self._sessions.add(session)
         return session
 
-    def post(
-        self,
-        url: str,
-        headers: Mapping[str, str],
-        body: Any,
-        timeout: Timeout,
-        provider: "Provider",
-    ) -> requests.Response:
-        """POST ``body`` as JSON; return the response with its body still unread.
+    def send(self, request: HttpRequest, timeout: Tuple[float, float], watch: Watch,
+             provider: Optional[str] = None) -> RequestsResponse:
+        """Send ``request``; return once the response headers are in.
 
         Raises:
-            LLMError: the mapped error for a failed connection or an HTTP error status.
+            LLMError: the connection failed, timed out or was shut down by ``watch``.
         """
-        data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-        headers = {"Content-Type": "application/json", **headers}
-        with translated(provider.id):
-            response = self.session().post(url, data=data, headers=headers, timeout=timeout, stream=True)
-        if log.isEnabledFor(logging.DEBUG):
-            log.debug("POST %s -> %s (request id %s)", _strip_query(url), response.status_code,
-                      _request_id(response.headers))
-        if response.status_code >= 300:
-            try:
-                error = error_from_response(response, provider)
-            finally:
-                response.close()
-            raise _without_keys(error, headers)
-        return response
+        session = self.session()
+        session.credential_headers = request.credential_headers
+        _attempt.watch = watch
+        try:
+            with translated(provider, watch=watch):
+                response = session.request(request.method, request.url, data=request.body,
+                                           headers=request.headers, timeout=timeout, stream=True)
+        finally:
+            _attempt.watch = None
+        wrapped = RequestsResponse(response, provider)
+        watch.attach(wrapped.shutdown)
+        return wrapped
 
     def close(self) -> None:
         """Close every session's pooled connections. The transport stays usable."""
@@ -146,213 +381,48 @@ def _close_pools(adapter: Any) -> None:
             pool.close()
 
 
-def _without_keys(error: LLMError, headers: Mapping[str, str]) -> LLMError:
-    """``error`` with any key it quotes replaced by ``***``: some providers echo the key."""
-    for name, value in headers.items():
-        secret = value.split(" ", 1)[-1]  # "Bearer sk-..." -> "sk-..."
-        if name.lower() in SECRET_HEADERS and len(secret) >= 8 and secret in error.message:
-            error.message = error.message.replace(secret, "***")
-            error.args = (error.message,)
-    return error
-
-
-def _strip_query(url: str) -> str:
-    return url.split("?", 1)[0]
-
-
-def _request_id(headers: Mapping[str, str]) -> Optional[str]:
-    for name in _REQUEST_ID_HEADERS:
-        if name in headers:
-            return headers[name]
-    return None
-
-
-def retry_after_seconds(headers: Mapping[str, str]) -> Optional[float]:
-    """Seconds from ``retry-after-ms`` or ``Retry-After`` (seconds or an HTTP date)."""
-    value = headers.get("retry-after-ms")
-    if value:
-        try:
-            return max(float(value) / 1000.0, 0.0)
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(when.timestamp() - time.time(), 0.0)
-
-
-_TITLE = re.compile(rb"<title[^>]*>(.*?)</title>", re.I | re.S)
-
-
-def _html_summary(content: bytes) -> str:
-    match = _TITLE.search(content)
-    if match:
-        return match.group(1).decode("utf-8", "replace").strip()
-    text = re.sub(r"<[^>]+>", " ", content[:2000].decode("utf-8", "replace"))
-    return re.sub(r"\s+", " ", text).strip()[:200]
-
-
-def _is_html(response: requests.Response, content: bytes) -> bool:
-    content_type = response.headers.get("content-type", "")
-    return "html" in content_type or content.lstrip()[:15].lower().startswith((b"<!doctype", b"<html"))
-
-
-def error_from_response(response: requests.Response, provider: "Provider") -> LLMError:
-    """The typed error for an HTTP error response, with the provider's own message."""
-    status = response.status_code
-    with translated(provider.id):
-        content = response.content
-    context: Dict[str, Any] = {
-        "status": status,
-        "provider": provider.id,
-        "request_id": _request_id(response.headers),
-        "retry_after": retry_after_seconds(response.headers),
-    }
-    if _is_html(response, content):
-        message = (f"HTTP {status}: the server sent an HTML page, not an API reply "
-                   f"(a proxy or gateway error?): {_html_summary(content)!r}")
-        info_type, context_length, authentication = None, False, False
-    else:
-        text = content.decode("utf-8", "replace")
-        try:
-            payload = json.loads(text)
-        except ValueError:
-            payload = None
-        info = provider.describe_error(status, payload, text)
-        message = f"HTTP {status}: {info.message}" if info.message else f"HTTP {status}"
-        info_type, context_length, authentication = info.error_type, info.context_length, info.authentication
-    context["error_type"] = info_type
-    should_retry = response.headers.get("x-should-retry")
-    if should_retry in ("true", "false"):
-        context["retryable"] = should_retry == "true"
-    if status in (401, 403) or authentication:
-        return AuthenticationError(message, **context)
-    if status == 429:
-        return RateLimitError(message, **context)
-    if context_length:
-        return ContextLengthError(message, **context)
-    if status in (408, 409) or status >= 500:
-        context.setdefault("retryable", True)
-        return ProviderError(message, **context)
-    if 300 <= status < 400:
-        return ProviderError(f"HTTP {status}: unexpected redirect ({message})", **context)
-    return InvalidRequestError(message, **context)
-
-
-def read_json(response: requests.Response, provider: "Provider") -> Any:
-    """The JSON body of a successful response, or ``ProviderError`` saying what came."""
-    with translated(provider.id):
-        content = response.content
-    if _is_html(response, content):
-        raise ProviderError(
-            f"expected JSON, got an HTML page (a proxy or gateway error?): {_html_summary(content)!r}",
-            status=response.status_code, provider=provider.id, request_id=_request_id(response.headers),
-        )
-    try:
-        return json.loads(content)
-    except ValueError as exc:
-        shown = content[:200].decode("utf-8", "replace")
-        raise ProviderError(
-            f"expected a JSON body, got {shown!r}" if content else "expected a JSON body, got an empty body",
-            status=response.status_code, provider=provider.id, request_id=_request_id(response.headers),
-        ) from exc
-
-
-def check_event_stream(response: requests.Response, provider: "Provider") -> None:
-    """Raise a clear error when a streaming request got something other than SSE."""
-    content_type = response.headers.get("content-type", "")
-    if "event-stream" in content_type or not content_type:
-        return
-    try:
-        payload = read_json(response, provider)
-    finally:
-        response.close()
-    if isinstance(payload, dict) and "error" in payload:
-        info = provider.describe_error(response.status_code, payload, json.dumps(payload))
-        raise ProviderError(f"error in a 200 reply: {info.message}", status=response.status_code,
-                            provider=provider.id, error_type=info.error_type,
-                            request_id=_request_id(response.headers))
-    raise ProviderError(f"expected an event stream, got {content_type}", provider=provider.id,
-                        status=response.status_code, request_id=_request_id(response.headers))
-
-
-def iter_sse(response: requests.Response, provider_id: str) -> Iterator[Tuple[str, str]]:
-    """Yield ``(event name, data)`` for each server-sent event of ``response``."""
-    with translated(provider_id):
-        for event in SSEClient(response.iter_content(chunk_size=None)).events():
-            yield event.event, event.data
-
-
-def shutdown(response: requests.Response) -> None:
-    """Abort ``response``: wake a thread blocked reading it and drop its connection.
-
-    Closing a socket does not wake a blocked ``recv``; ``shutdown`` does
-    (urllib3 >= 2.3 ``HTTPResponse.shutdown``). A fully read response has already
-    gone back to the pool and is left alone.
-    """
-    raw = getattr(response, "raw", None)
-    shutdown_raw = getattr(raw, "shutdown", None)
-    if shutdown_raw is not None:
-        try:
-            shutdown_raw()
-        except (OSError, RuntimeError, ValueError):  # already released, or never connected
-            pass
-    try:
-        response.close()
-    except (OSError, AttributeError, requests.RequestException):
-        pass
-
+# -- foreign exceptions -----------------------------------------------------------------------
 
 # What a parser raises when a body has an unexpected shape.
 PARSE_ERRORS = (KeyError, IndexError, TypeError, AttributeError, ValueError)
 
 
-def foreign_error(exc: BaseException, provider_id: Optional[str]) -> LLMError:
-    """The llmsync error for a foreign exception (requests, urllib3, socket, parsing)."""
+def foreign_error(exc: BaseException, provider_id: Optional[str], sent: bool = False) -> LLMError:
+    """The llmsync error for a foreign exception (requests, urllib3, socket, parsing).
+
+    ``sent`` tells whether the request had been fully sent: a connection lost after that
+    may have reached a provider that is generating (and billing) the reply.
+    """
     if isinstance(exc, LLMError):
         return exc
     if isinstance(exc, requests.exceptions.ConnectTimeout):
         return TimeoutError(f"timed out connecting: {exc}", provider=provider_id)
     if isinstance(exc, requests.exceptions.ReadTimeout):
-        return TimeoutError(f"timed out waiting for data: {exc}", provider=provider_id)
+        return TimeoutError(f"timed out waiting for data: {exc}", provider=provider_id, sent=True)
     if isinstance(exc, (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
                         requests.exceptions.InvalidSchema, requests.exceptions.InvalidHeader)):
         return InvalidRequestError(f"cannot send the request: {exc}", provider=provider_id)
     if isinstance(exc, (requests.RequestException, OSError)):
         if "timed out" in str(exc).lower():
-            return TimeoutError(f"timed out waiting for data: {exc}", provider=provider_id)
-        return NetworkError(f"connection failed: {exc}", provider=provider_id)
+            return TimeoutError(f"timed out waiting for data: {exc}", provider=provider_id, sent=sent)
+        return NetworkError(f"connection failed: {exc}", provider=provider_id, sent=sent)
     if isinstance(exc, UnicodeDecodeError):
         return ProviderError(f"the body is not valid UTF-8: {exc}", provider=provider_id)
     # A parser met a body of an unexpected shape (or urllib3 a response closed under it).
     return ProviderError(f"unexpected reply: {type(exc).__name__}: {exc}", provider=provider_id)
 
 
-def set_read_timeout(response: requests.Response, seconds: float) -> None:
-    """Change the read timeout of an open response's socket (urllib3 sets it per request)."""
-    connection = getattr(response.raw, "connection", None)
-    sock = getattr(connection, "sock", None)
-    if sock is not None:
-        try:
-            sock.settimeout(seconds)
-        except OSError:
-            pass
-
-
 @contextmanager
-def translated(provider_id: Optional[str]) -> Iterator[None]:
+def translated(provider_id: Optional[str], sent: bool = False, watch: Optional[Watch] = None) -> Iterator[None]:
     """Raise foreign exceptions as llmsync errors (``foreign_error``), chained."""
     try:
         yield
     except LLMError:
         raise
     except (requests.RequestException, OSError) + PARSE_ERRORS as exc:
-        raise foreign_error(exc, provider_id) from exc
+        raise foreign_error(exc, provider_id, sent or (watch is not None and watch.sent)) from exc
+
+
+def dumps(body: Any) -> bytes:
+    """A JSON body as compact UTF-8 bytes."""
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")

@@ -526,12 +526,13 @@ class Response:
     citations: List[Citation] = field(default_factory=list)
     server_tool_calls: List[ServerToolCall] = field(default_factory=list)
     logprobs: Optional[List[TokenLogprob]] = None
-    request_id: Optional[str] = None
-    headers: Dict[str, str] = field(default_factory=dict)
-    rate_limit: Optional[RateLimitInfo] = None
-    attempts: int = 1
-    latency: Optional[float] = None
-    time_to_first_token: Optional[float] = None
+    # How the reply travelled: filled by the exchange, and not part of equality.
+    request_id: Optional[str] = field(default=None, compare=False)
+    headers: Dict[str, str] = field(default_factory=dict, compare=False)
+    rate_limit: Optional[RateLimitInfo] = field(default=None, compare=False)
+    attempts: int = field(default=1, compare=False)
+    latency: Optional[float] = field(default=None, compare=False)
+    time_to_first_token: Optional[float] = field(default=None, compare=False)
     # USD at the catalog's prices, or None for an unknown model: filled where the reply
     # is built (the provider's ResponseBuilder), so a Response depends on no global state.
     cost: Optional[float] = None

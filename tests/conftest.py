@@ -14,7 +14,6 @@ from llmsync.events import TextDelta
 from llmsync.registry import get_provider, split_model
 from llmsync.testing import FakeServer
 from llmsync.testing.wire import format_for
-from llmsync.transport import iter_sse
 
 HERE = os.path.dirname(__file__)
 RECORDED = os.path.join(HERE, "fixtures", "recorded")
@@ -67,14 +66,9 @@ def wait_until(predicate, timeout=3.0):
 # -- what the fake server sends, and what a parser makes of it (no HTTP) ------------------------
 
 
-class Chunks:
-    """The part of ``requests.Response`` that ``iter_sse`` reads: these body chunks."""
-
-    def __init__(self, chunks):
-        self.chunks = chunks
-
-    def iter_content(self, chunk_size=None):
-        return iter(self.chunks)
+def sse_events(chunks, provider_id="openai"):
+    """``(event name, data)`` pairs a provider decodes from these body chunks."""
+    return get_provider(provider_id).decode_stream(iter(chunks))
 
 
 @functools.lru_cache(maxsize=None)
@@ -96,7 +90,7 @@ def parsed(model, chunks):
     provider_id, model_id = split_model(model)
     parser = get_provider(provider_id).stream_parser(model_id)
     events = []
-    for name, data in iter_sse(Chunks(chunks), provider_id):
+    for name, data in sse_events(chunks, provider_id):
         events.extend(parser.feed(name, data))
     return events
 

@@ -15,9 +15,8 @@ import llmsync
 from llmsync.errors import NetworkError, ProviderError, RateLimitError, StreamError
 from llmsync.events import Completed, ReasoningDelta, ToolCallDelta, ToolCallStart
 from llmsync.testing import FakeServer, Reply
-from llmsync.transport import iter_sse
 from llmsync.types import ToolCall
-from tests.conftest import Chunks, each_format, fast_client, first_text_position, parsed, text_of, wire_events
+from tests.conftest import sse_events, each_format, fast_client, first_text_position, parsed, text_of, wire_events
 
 TEXT = "Hello there, this reply is long enough to take several events."
 UNICODE_TEXT = "café, 日本語, naïve 😀🎉 — done"
@@ -33,10 +32,14 @@ def collect(stream):
 
 @pytest.fixture
 def sleeps(monkeypatch):
-    """The delays backoff would have slept, recorded instead of slept."""
+    """The delays the retry engine would have slept, recorded instead of slept."""
     delays = []
-    monkeypatch.setattr(backoff._sync, "time", SimpleNamespace(sleep=delays.append))
+    monkeypatch.setattr("llmsync.retry.wait", lambda seconds, stop=None: delays.append(seconds))
     return delays
+
+
+READ_TIMEOUT_TOO = llmsync.RetryPolicy(max_retries=3, base_delay=0.001, max_delay=0.01,
+                                       retry_on=llmsync.RetryPolicy().retry_on | {llmsync.RetryCondition.READ_TIMEOUT})
 
 
 # -- disconnects ------------------------------------------------------------------------------
@@ -79,20 +82,21 @@ def test_disconnect_at_every_event_position_keeps_exactly_what_arrived(server, c
             with client.stream(model, "hi") as stream:
                 for event in stream:
                     delivered.append(event)
-        except StreamError as error:
+        except (NetworkError, StreamError) as error:
+            # Dropped after the request was sent: never retried by default, since the
+            # provider may be generating (and billing) it.
             assert cut < len(events), "a complete stream must not fail"
-            assert any(expected), f"cut {cut}: nothing had arrived, so the stream should have been retried"
+            assert len(server.requests) == 1, "a stream dropped after sending is not retried by default"
             assert summary(delivered) == expected
             assert summary_of_response(error.partial) == expected
-            assert len(server.requests) == 1, "a stream is never retried after events were delivered"
+            if not delivered:
+                assert not isinstance(error, StreamError) and error.request_sent
+            else:
+                assert isinstance(error, StreamError)
             continue
-        assert isinstance(delivered[-1], Completed)
-        if cut == len(events):
-            assert summary(delivered) == summary_of_response(delivered[-1].response)
-            assert text_of(delivered) == TEXT and len(server.requests) == 1
-        else:
-            assert not any(expected), f"cut {cut}: {expected!r} arrived, yet the stream was retried"
-            assert text_of(delivered) == "retried" and len(server.requests) == 2
+        assert cut == len(events), f"cut {cut}: the stream was cut, yet it completed"
+        assert summary(delivered) == summary_of_response(delivered[-1].response)
+        assert text_of(delivered) == TEXT and len(server.requests) == 1
 
 
 @pytest.mark.parametrize("model", each_format())
@@ -106,9 +110,19 @@ def test_disconnect_before_first_event_without_retries_is_a_network_error(server
 
 
 @pytest.mark.parametrize("model", each_format())
-def test_disconnect_during_a_whole_body_is_retried(server, client, model):
+def test_disconnect_during_a_whole_body_is_not_retried(server, client, model):
     server.add(Reply(text="lost", disconnect_after=0), Reply(text="whole"))
-    assert client.generate(model, "hi").content == "whole"
+    with pytest.raises(NetworkError) as caught:
+        client.generate(model, "hi")
+    assert caught.value.request_sent and caught.value.attempts == 1
+    assert len(server.requests) == 1, "the provider may have generated (and billed) the first"
+
+
+@pytest.mark.parametrize("model", each_format())
+def test_disconnect_during_a_whole_body_is_retried_when_read_timeouts_are(server, model):
+    server.add(Reply(text="lost", disconnect_after=0), Reply(text="whole"))
+    with fast_client(server, retry=READ_TIMEOUT_TOO) as client:
+        assert client.generate(model, "hi").content == "whole"
     assert len(server.requests) == 2
 
 
@@ -117,9 +131,23 @@ def test_disconnect_during_a_whole_body_is_retried(server, client, model):
 
 @pytest.mark.parametrize("stream", [True, False], ids=["stream", "generate"])
 @pytest.mark.parametrize("model", each_format())
-def test_stall_before_first_byte_longer_than_read_timeout_is_retried(server, model, stream):
-    server.add(Reply(text="slow", delay_before=5.0), Reply(text="fast"))
+def test_stall_before_first_byte_longer_than_read_timeout_is_not_retried(server, model, stream):
+    server.add(Reply(text="slow", delay_before=1.0), Reply(text="fast"))
     with fast_client(server, timeout=(1.0, 0.2)) as client:
+        with pytest.raises(llmsync.TimeoutError) as caught:
+            if stream:
+                collect(client.stream(model, "hi"))
+            else:
+                client.generate(model, "hi")
+    assert caught.value.request_sent and caught.value.attempts == 1
+    assert len(server.requests) == 1, "a stalled request must not be sent again (billed twice)"
+
+
+@pytest.mark.parametrize("stream", [True, False], ids=["stream", "generate"])
+@pytest.mark.parametrize("model", each_format())
+def test_stall_before_first_byte_is_retried_when_read_timeouts_are(server, model, stream):
+    server.add(Reply(text="slow", delay_before=5.0), Reply(text="fast"))
+    with fast_client(server, timeout=(1.0, 0.2), retry=READ_TIMEOUT_TOO) as client:
         started = time.monotonic()
         if stream:
             delivered = collect(client.stream(model, "hi"))
@@ -211,7 +239,7 @@ def test_backoff_without_retry_after_is_full_jitter_capped_by_max_delay(server, 
         bounds.append((low, high))
         return high
 
-    monkeypatch.setattr(llmsync.retry.random, "uniform", uniform)
+    monkeypatch.setattr("random.uniform", uniform)  # what backoff.full_jitter draws with
     server.add(*[Reply.error(500) for _ in range(4)], Reply(text="ok"))
     with fast_client(server, retry=llmsync.RetryPolicy(max_retries=4, base_delay=1.0, max_delay=3.0)) as client:
         client.generate("openai/gpt-4o-mini", "hi")
@@ -349,17 +377,17 @@ def test_sse_split_at_every_byte_boundary_gives_identical_events(model, line_end
     body = b"".join(wire_events(model, reply))
     if line_end == "crlf":
         body = body.replace(b"\n", b"\r\n")
-    whole = list(iter_sse(Chunks([body]), "test"))
+    whole = list(sse_events([body]))
     assert len(whole) == len(wire_events(model, reply))
     for split in range(len(body) + 1):
         halves = [body[:split], body[split:]]
-        assert list(iter_sse(Chunks(halves), "test")) == whole, f"split at byte {split}"
+        assert list(sse_events(halves)) == whole, f"split at byte {split}"
 
 
 def test_sse_chopped_into_single_bytes_gives_identical_events():
     body = b"".join(wire_events("openai/gpt-4o-mini", Reply(text=UNICODE_TEXT)))
-    whole = list(iter_sse(Chunks([body]), "test"))
-    single = list(iter_sse(Chunks([body[i:i + 1] for i in range(len(body))]), "test"))
+    whole = list(sse_events([body]))
+    single = list(sse_events([body[i:i + 1] for i in range(len(body))]))
     assert single == whole
 
 
@@ -408,9 +436,18 @@ def test_in_band_overloaded_error_after_events_is_a_stream_error_with_partial(se
 
 
 @pytest.mark.parametrize("model", each_format())
-def test_first_token_timeout_before_any_event_is_retried(server, model):
-    server.add(Reply(text="slow", delay_before=5.0), Reply(text="fast"))
+def test_first_token_timeout_before_any_event_is_not_retried(server, model):
+    server.add(Reply(text="slow", delay_before=1.0), Reply(text="fast"))
     with fast_client(server, first_token_timeout=0.2) as client:
+        with pytest.raises(llmsync.TimeoutError, match="no first event within 0.2s") as caught:
+            collect(client.stream(model, "hi"))
+    assert len(server.requests) == 1 and caught.value.attempts == 1
+
+
+@pytest.mark.parametrize("model", each_format())
+def test_first_token_timeout_before_any_event_is_retried_when_read_timeouts_are(server, model):
+    server.add(Reply(text="slow", delay_before=5.0), Reply(text="fast"))
+    with fast_client(server, first_token_timeout=0.2, retry=READ_TIMEOUT_TOO) as client:
         started = time.monotonic()
         delivered = collect(client.stream(model, "hi"))
     assert text_of(delivered) == "fast" and len(server.requests) == 2

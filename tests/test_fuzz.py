@@ -17,9 +17,9 @@ from llmsync.events import (Completed, ReasoningDelta, TextDelta, ToolCallDelta,
                             ToolCallStart, UsageUpdate)
 from llmsync.registry import get_provider, split_model
 from llmsync.testing import FakeServer, Reply, sse
-from llmsync.transport import PARSE_ERRORS, iter_sse, translated
+from llmsync.transport import PARSE_ERRORS, translated
 from llmsync.types import FinishReason, Response, ToolCall, Usage
-from tests.conftest import FORMAT_MODELS, Chunks, each_format, load_recording, recordings, wire_format
+from tests.conftest import FORMAT_MODELS, sse_events, each_format, load_recording, recordings, wire_format
 
 # model -> the model whose FakeServer wire format seeds it (compatible vendors speak OpenAI's)
 SEED_MODEL = {**{model: model for model in FORMAT_MODELS},
@@ -69,13 +69,13 @@ def seeds(model):
         provider_id, model_id = split_model(model)
         wire = wire_format(SEED_MODEL[model])
         streams = [[(name, _decoded(data)) for name, data in
-                    iter_sse(Chunks(wire.stream_events(reply, model_id)), provider_id)]
+                    sse_events(wire.stream_events(reply, model_id), provider_id)]
                    for reply in (RICH, Reply(text="short"))]
         bodies = [wire.body(RICH, model_id), wire.body(Reply(text="short"), model_id)]
         for recording in _recordings(provider_id):
             body = recording["response"]["body"]
             if "stream" in recording["covers"]:
-                events = iter_sse(Chunks([body.encode("utf-8")]), provider_id)
+                events = sse_events([body.encode("utf-8")], provider_id)
                 streams.append([(name, _decoded(data)) for name, data in events][:MAX_SEED_EVENTS])
             else:
                 bodies.append(json.loads(body))

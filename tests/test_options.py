@@ -50,8 +50,8 @@ def test_parallel_tool_config_presets():
     assert ParallelToolConfig.anthropic_optimized().encourage_parallel
 
 
-def test_retry_policy_defaults_retry_every_condition():
-    assert RetryPolicy().retry_on == frozenset(RetryCondition)
+def test_retry_policy_defaults_retry_every_condition_but_read_timeouts():
+    assert RetryPolicy().retry_on == frozenset(RetryCondition) - {RetryCondition.READ_TIMEOUT}
     assert RetryPolicy.none().max_retries == 0
 
 

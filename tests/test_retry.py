@@ -5,33 +5,53 @@ import pytest
 
 import llmsync
 from llmsync import ProviderError, RateLimitError, RetryCondition, RetryPolicy
-from llmsync.retry import call_with_retry, waits
+from llmsync.retry import call_with_retry, condition_of, delays
 from llmsync.testing import Reply
 
 
 @pytest.fixture
 def slept(monkeypatch):
-    """The delays backoff would have slept, without sleeping."""
-    delays = []
-    monkeypatch.setattr("backoff._sync.time.sleep", delays.append)
-    return delays
+    """The delays the retry engine would have slept, without sleeping."""
+    waited = []
+    monkeypatch.setattr("llmsync.retry.wait", lambda seconds, stop=None: waited.append(seconds))
+    return waited
 
 
-class TestWaits:
+class TestDelays:
     def test_retry_after_wins_and_is_capped_by_max_delay(self):
-        gen = waits(RetryPolicy(base_delay=1.0, max_delay=5.0))
-        next(gen)
-        assert gen.send(RateLimitError("x", retry_after=2.5)) == 2.5
-        assert gen.send(RateLimitError("x", retry_after=60)) == 5.0
+        next_delay = delays(RetryPolicy(base_delay=1.0, max_delay=5.0))
+        assert next_delay(RateLimitError("x", retry_after=2.5)) == 2.5
+        assert next_delay(RateLimitError("x", retry_after=60)) == 5.0
 
     def test_full_jitter_stays_within_the_exponential_cap(self):
         random.seed(7)
-        gen = waits(RetryPolicy(base_delay=1.0, max_delay=6.0))
-        next(gen)
-        delays = [gen.send(ProviderError("x", retryable=True)) for _ in range(6)]
+        next_delay = delays(RetryPolicy(base_delay=1.0, max_delay=6.0))
+        waited = [next_delay(ProviderError("x", retryable=True)) for _ in range(6)]
         caps = [1, 2, 4, 6, 6, 6]
-        assert all(0 <= d <= cap for d, cap in zip(delays, caps))
-        assert len(set(delays)) == len(delays)  # jittered, not fixed
+        assert all(0 <= d <= cap for d, cap in zip(waited, caps))
+        assert len(set(waited)) == len(waited)  # jittered, not fixed
+
+
+class TestConditions:
+    def test_a_failure_before_the_request_was_sent_is_a_connection_error(self):
+        assert condition_of(llmsync.NetworkError("refused")) is RetryCondition.CONNECTION_ERROR
+        assert condition_of(llmsync.TimeoutError("connect")) is RetryCondition.TIMEOUT
+
+    def test_a_failure_after_the_request_was_sent_is_a_read_timeout(self):
+        assert condition_of(llmsync.NetworkError("dropped", sent=True)) is RetryCondition.READ_TIMEOUT
+        assert condition_of(llmsync.TimeoutError("read", sent=True)) is RetryCondition.READ_TIMEOUT
+
+    def test_read_timeout_is_not_retried_by_default(self):
+        assert RetryCondition.READ_TIMEOUT not in RetryPolicy().retry_on
+
+    @pytest.mark.parametrize("bad", [dict(max_retries=-1), dict(base_delay=-0.5), dict(max_delay=-1),
+                                     dict(max_retries=1.5), dict(retry_on={"sometimes"}), dict(retry_on="rate_limit")])
+    def test_a_malformed_policy_is_refused_at_construction(self, bad):
+        with pytest.raises(llmsync.InvalidRequestError):
+            RetryPolicy(**bad)
+
+    def test_conditions_may_be_given_by_value(self):
+        assert RetryPolicy(retry_on={"read_timeout"}).retry_on == {RetryCondition.READ_TIMEOUT}
 
 
 class TestCallWithRetry:
@@ -109,9 +129,18 @@ class TestOverHttp:
         server.add(Reply.error(400, headers={"x-should-retry": "true"}), Reply(text="ok"))
         assert server.client().generate("openai/gpt-4o-mini", "Hi").content == "ok"
 
-    def test_a_stream_that_fails_before_its_first_event_is_retried(self, server, slept):
+    def test_a_stream_dropped_before_its_first_event_is_not_retried_by_default(self, server, slept):
+        # The request was sent: the provider may be generating (and billing) it.
         server.add(Reply(text="lost", disconnect_after=0), Reply(text="second try"))
-        with server.client().stream("openai/gpt-4o-mini", "Hi") as stream:
+        with pytest.raises(llmsync.NetworkError) as info:
+            with server.client().stream("openai/gpt-4o-mini", "Hi") as stream:
+                list(stream)
+        assert info.value.request_sent and len(server.requests) == 1
+
+    def test_a_stream_dropped_before_its_first_event_is_retried_when_asked(self, server, slept):
+        server.add(Reply(text="lost", disconnect_after=0), Reply(text="second try"))
+        policy = RetryPolicy(retry_on=RetryPolicy().retry_on | {RetryCondition.READ_TIMEOUT})
+        with server.client(retry=policy).stream("openai/gpt-4o-mini", "Hi") as stream:
             text = "".join(e.text for e in stream if isinstance(e, llmsync.TextDelta))
         assert text == "second try" and len(server.requests) == 2
 

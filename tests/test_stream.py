@@ -1,4 +1,5 @@
 """Streams: closing from anywhere, deadlines, and what a broken stream keeps."""
+import dataclasses
 import threading
 import time
 
@@ -7,6 +8,10 @@ import pytest
 import llmsync
 from llmsync.testing import Reply
 from tests.conftest import wait_until
+
+
+def with_read_timeouts(policy):
+    return dataclasses.replace(policy, retry_on=policy.retry_on | {llmsync.RetryCondition.READ_TIMEOUT})
 
 
 def test_close_from_another_thread_wakes_a_blocked_read(client, server):
@@ -26,7 +31,8 @@ def test_close_from_another_thread_wakes_a_blocked_read(client, server):
     reader.join(5)
     assert finished.is_set(), "the iteration ended quietly after close()"
     assert stream.response.content == "first-piece"
-    assert stream._connection.response.raw.closed  # the socket is released, not left to the server's stall
+    server.add(Reply(text="next"))
+    assert client.generate("openai/gpt-4o-mini", "Hi").content == "next"  # the client goes on
 
 
 def test_the_request_is_sent_when_iteration_starts(client, server):
@@ -89,9 +95,18 @@ def test_a_completed_stream_returns_its_connection_to_the_pool(client, server):
     assert server.connections_opened == 1
 
 
-def test_stall_before_the_first_byte_is_a_retried_timeout(server, fast_retry):
+def test_stall_before_the_first_byte_is_a_timeout_not_retried(server, fast_retry):
     server.add(Reply(text="slow", delay_before=1.0), Reply(text="fast"))
     client = server.client(retry=fast_retry, timeout=(1.0, 0.2))
+    with pytest.raises(llmsync.TimeoutError) as info:
+        with client.stream("openai/gpt-4o-mini", "Hi") as stream:
+            list(stream)
+    assert info.value.request_sent and len(server.requests) == 1
+
+
+def test_stall_before_the_first_byte_is_retried_when_read_timeouts_are(server, fast_retry):
+    server.add(Reply(text="slow", delay_before=1.0), Reply(text="fast"))
+    client = server.client(retry=with_read_timeouts(fast_retry), timeout=(1.0, 0.2))
     with client.stream("openai/gpt-4o-mini", "Hi") as stream:
         list(stream)
     assert stream.response.content == "fast" and len(server.requests) == 2
@@ -106,9 +121,9 @@ def test_stall_after_events_is_a_timeout_with_the_partial_kept(server, fast_retr
     assert len(server.requests) == 1
 
 
-def test_first_token_deadline_is_retried(server, fast_retry):
+def test_first_token_deadline_is_retried_when_read_timeouts_are(server, fast_retry):
     server.add(Reply(text="late", delay_before=0.6), Reply(text="on time"))
-    client = server.client(retry=fast_retry, first_token_timeout=0.2)
+    client = server.client(retry=with_read_timeouts(fast_retry), first_token_timeout=0.2)
     with client.stream("openai/gpt-4o-mini", "Hi") as stream:
         list(stream)
     assert stream.response.content == "on time"
@@ -116,7 +131,8 @@ def test_first_token_deadline_is_retried(server, fast_retry):
 
 def test_first_token_deadline_exhausted_is_a_timeout_error(server):
     server.default = Reply(text="late", delay_before=0.5)
-    client = server.client(retry=llmsync.RetryPolicy(max_retries=1, base_delay=0.001), first_token_timeout=0.1)
+    client = server.client(retry=with_read_timeouts(llmsync.RetryPolicy(max_retries=1, base_delay=0.001)),
+                           first_token_timeout=0.1)
     with pytest.raises(llmsync.TimeoutError, match="first event") as info:
         list(client.stream("openai/gpt-4o-mini", "Hi"))
     assert info.value.attempts == 2
