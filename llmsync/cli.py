@@ -55,8 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_connection_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--base-url",
                         help="base URL for the model's provider (default: $<PROVIDER>_BASE_URL)")
-    parser.add_argument("--timeout", type=float, default=60.0,
-                        help="connect/read timeout in seconds (60)")
+    parser.add_argument("--timeout", type=float, default=None,
+                        help="read timeout in seconds: the longest silence from the server "
+                             "(default 600, connect 10)")
     parser.add_argument("--max-retries", type=int, default=3,
                         help="retries of a failed request (3)")
 
@@ -99,6 +100,9 @@ def _add_batch(commands: Any) -> None:
     batch.add_argument("--retry-errors", action="store_true",
                        help="run again the items whose result in OUT is an error")
     batch.add_argument("--no-progress", action="store_true", help="no progress display")
+    batch.add_argument("--dask", nargs="?", const="", metavar="SCHEDULER_ADDRESS",
+                       help="run on a Dask cluster (a new local one without an address); --rpm and "
+                            "--tpm hold for the whole cluster, --workers is threads per task of 2x that many items")
     _add_connection_options(batch)
 
 
@@ -145,7 +149,7 @@ def _silence_stdout() -> None:
 
 
 def _client(args: argparse.Namespace, model: Optional[str]) -> Any:
-    from .client import Client
+    from .client import DEFAULT_TIMEOUT, Client
     from .registry import split_model
 
     base_urls: Dict[str, str] = {}
@@ -155,7 +159,7 @@ def _client(args: argparse.Namespace, model: Optional[str]) -> Any:
         base_urls[split_model(model)[0]] = args.base_url
     if args.max_retries < 0:
         raise UsageError("--max-retries must be 0 or more")
-    return Client(base_urls=base_urls, timeout=args.timeout,
+    return Client(base_urls=base_urls, timeout=(10.0, args.timeout) if args.timeout else DEFAULT_TIMEOUT,
                   retry=RetryPolicy(max_retries=args.max_retries))
 
 
@@ -327,14 +331,30 @@ def _batch(args: argparse.Namespace) -> int:
     tally = Tally()
     try:
         with _client(args, args.model) as client:
-            run_file_batch(client, args.input, args.output, model=args.model,
-                           max_workers=args.workers, requests_per_minute=args.rpm,
-                           tokens_per_minute=args.tpm, retry_errors=args.retry_errors,
-                           on_result=on_result, on_skip=on_skip, tally=tally)
+            run_file = run_file_batch if args.dask is None else _dask_runner(args.dask)
+            run_file(client, args.input, args.output, model=args.model,
+                     max_workers=args.workers, requests_per_minute=args.rpm,
+                     tokens_per_minute=args.tpm, retry_errors=args.retry_errors,
+                     on_result=on_result, on_skip=on_skip, tally=tally)
     finally:
         progress.close(tally.done + tally.failed + tally.skipped, tally.failed)
     sys.stderr.write(_summary(tally, args.output) + "\n")
     return EXIT_FAILED_ITEMS if tally.failed else 0
+
+
+def _dask_runner(address: str) -> Any:
+    """``run_file_batch``'s twin on the Dask cluster at ``address`` ("": a new local one)."""
+    try:
+        from .dask import run_file_on_dask
+        import distributed  # noqa: F401
+    except ImportError:
+        raise UsageError("--dask needs the dask extra: pip install 'llmsync[dask]'") from None
+
+    def run(client: Any, in_path: str, out_path: str, **options: Any) -> Any:
+        # Lines reach OUT as tasks complete: keep tasks small, two items per thread.
+        options["chunk_size"] = 2 * options["max_workers"]
+        return run_file_on_dask(client, in_path, out_path, address or None, **options)
+    return run
 
 
 def _summary(tally: Any, output: str) -> str:

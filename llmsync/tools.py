@@ -18,8 +18,9 @@ from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import (Any, Callable, Deque, Dict, Generator, Iterable, Iterator, List, Optional,
                     Tuple, Union)
 
-from .errors import InvalidRequestError
+from .errors import CancelledError, InvalidRequestError
 from .events import Event, ToolResult
+from .exchange import Cancel
 from .options import ParallelToolConfig, Request, _definition_of
 from .tool_binding import Tool, tool
 from .tool_binding import as_tool as _as_tool
@@ -110,11 +111,26 @@ class ToolExecutor:
         for _, result in self.execute_indexed(calls):
             yield result
 
-    def execute_indexed(self, calls: Iterable[ToolCall]) -> Iterator[Tuple[int, ToolResult]]:
-        """Like ``execute``, with each result's position among ``calls``."""
+    def execute_indexed(self, calls: Iterable[ToolCall],
+                        cancel: Optional[Cancel] = None) -> Iterator[Tuple[int, ToolResult]]:
+        """Like ``execute``, with each result's position among ``calls``.
+
+        Raises:
+            CancelledError: ``cancel`` was cancelled, or the client's pool was shut down
+                (``Client.close()``), while tools were pending.
+        """
         waiting: Deque[Tuple[int, ToolCall]] = deque(enumerate(calls))
         calls_by_index = dict(waiting)
         inbox: "queue.Queue[_Note]" = queue.Queue()
+        unsubscribe = cancel.subscribe(lambda: inbox.put(("cancelled", -1, None))) if cancel else None
+        try:
+            yield from self._run_calls(waiting, calls_by_index, inbox)
+        finally:
+            if unsubscribe is not None:
+                unsubscribe()
+
+    def _run_calls(self, waiting: "Deque[Tuple[int, ToolCall]]", calls_by_index: Dict[int, ToolCall],
+                   inbox: "queue.Queue[_Note]") -> Iterator[Tuple[int, ToolResult]]:
         # index -> deadline. It runs from submission, not from the start: a pool filled by
         # tools that timed out (and still hold their threads) must not hang the turn.
         running: Dict[int, Optional[float]] = {}
@@ -128,7 +144,10 @@ class ToolExecutor:
                     continue
                 timeout = self._timeout_of(call)
                 running[index] = None if timeout is None else time.monotonic() + timeout
-                self._pool().submit(_work, index, call, job, inbox)
+                try:
+                    self._pool().submit(_work, index, call, job, inbox)
+                except RuntimeError as exc:  # "cannot schedule new futures after shutdown"
+                    raise CancelledError("the client was closed while tools were to run") from exc
             if not running:
                 continue
             try:
@@ -138,6 +157,8 @@ class ToolExecutor:
                     del running[index]
                     yield index, self._timed_out(calls_by_index[index])
                 continue
+            if kind == "cancelled":
+                raise CancelledError("the run was cancelled while tools were running")
             if index not in running:  # the late result of a call that timed out
                 continue
             if kind == "raise":
@@ -250,6 +271,7 @@ class _Run:
         self.executor = ToolExecutor(tools, config=options.get("parallel_tool_config"),
                                      executor=client.executor(), timeout=tool_timeout)
         self.options = {**options, "tools": tools}
+        self.cancel: Optional[Cancel] = options.get("cancel")
         self.model = model
         self.max_turns = max_turns
         self.messages: List[Message] = list(Request(model, messages).messages)
@@ -315,7 +337,7 @@ def run_loop(client: Any, model: str, messages: Any, tools: List[Any], max_turns
         response = client.generate(model, run.messages, **run.options)
         if not run.add_response(response):
             return run.result()
-        run.add_results(run.executor.execute_indexed(response.tool_calls))
+        run.add_results(run.executor.execute_indexed(response.tool_calls, run.cancel))
         if run.out_of_turns:
             return run.result()
 
@@ -345,7 +367,7 @@ def _stream_turns(client: Any, run: _Run) -> Generator[Event, None, RunResult]:
         if not run.add_response(response):
             return run.result()
         finished = []
-        for index, result in run.executor.execute_indexed(response.tool_calls):
+        for index, result in run.executor.execute_indexed(response.tool_calls, run.cancel):
             finished.append((index, result))
             yield result
         run.add_results(finished)

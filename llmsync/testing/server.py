@@ -239,6 +239,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _write_pieces(self, data: bytes, reply: Reply, chunked: bool) -> None:
         size = reply.split_bytes or len(data) or 1
         for start in range(0, len(data), size):
+            if start and reply.delay_between:
+                time.sleep(reply.delay_between)
             piece = data[start:start + size]
             if chunked:
                 piece = b"%x\r\n%s\r\n" % (len(piece), piece)
