@@ -208,6 +208,19 @@ class Client:
         return run_batch(self, requests, max_workers, requests_per_minute, tokens_per_minute, on_progress,
                          cancel=cancel, limiter=limiter)
 
+    def list_models(self, provider_id: str) -> List[str]:
+        """Ask a provider's server which models it serves (``GET <base URL>/models``).
+
+        Raises:
+            LLMError: the server could not be asked, or answered in another shape.
+        """
+        provider = get_provider(provider_id)
+        prepared = Prepared(provider, "", self.base_url(provider) + provider.models_path, {}, None,
+                            provider.resolve_auth(self._auth), method="GET")
+        exchange = Exchange(self._transport, prepared, Settings(self.timeout, self.retry), live=self._live,
+                            redact=self._redact)
+        return provider.parse_model_list(exchange.json())
+
     def model_info(self, model: str) -> Optional[ModelMeta]:
         """The catalog entry for "provider/model-id", or None when unknown."""
         provider_id, model_id = split_model(model)

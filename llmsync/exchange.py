@@ -116,9 +116,10 @@ class Prepared:
     model: str
     url: str
     headers: Dict[str, str]
-    body: bytes
+    body: Optional[bytes]
     key: "Optional[ApiKey]"
     request: Any = None  # the llmsync Request it came from
+    method: str = "POST"
 
 
 @dataclass
@@ -221,7 +222,7 @@ class Exchange:
             watch.shutdown(self.stop_reason)
         credentials = provider.auth_headers(prepared.key)
         credentials.update(provider.sign_request(prepared.key, prepared.url, {**prepared.headers, **credentials},
-                                                 prepared.body))
+                                                 prepared.body or b""))
         self._secrets.update(value for value in credentials.values() if value)
         user_headers = getattr(prepared.request, "extra_headers", None)
         if user_headers:
@@ -230,7 +231,7 @@ class Exchange:
                 raise InvalidRequestError(
                     f"extra_headers would replace the credential header(s) {sorted(clash)}; "
                     "pass the key through api_keys instead", provider=provider.id)
-        request = HttpRequest("POST", prepared.url, {**prepared.headers, **credentials}, prepared.body,
+        request = HttpRequest(prepared.method, prepared.url, {**prepared.headers, **credentials}, prepared.body,
                               credential_headers=tuple(credentials))
         if self._total_at is not None:
             _watchdog.schedule(self._total_at, watch, COMPLETE_REPLY)
@@ -304,8 +305,15 @@ class Exchange:
         finally:
             self._end()
 
-    def _whole_reply(self) -> Response:
-        provider = self.provider
+    def json(self) -> Any:
+        """Send the request and return its JSON body (for replies that are not a model's)."""
+        self._begin()
+        try:
+            return self._retrying(lambda: self._read_json()[1])
+        finally:
+            self._end()
+
+    def _read_json(self) -> Tuple[Any, Any]:
         http = self._send(first_event_deadline=False)
         try:
             content = http.read()
@@ -313,9 +321,12 @@ class Exchange:
             http.shutdown()
             raise self._explained(error) from None
         http.close()
-        payload = read_json(http, content, provider)
-        with translated(provider.id):
-            response = provider.parse_response(payload, self.prepared.model)
+        return http, read_json(http, content, self.provider)
+
+    def _whole_reply(self) -> Response:
+        http, payload = self._read_json()
+        with translated(self.provider.id):
+            response = self.provider.parse_response(payload, self.prepared.model)
         return self._stamp(response, http)
 
     # -- a stream ---------------------------------------------------------------------------------

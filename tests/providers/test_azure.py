@@ -118,7 +118,6 @@ class TestEndpoint:
             provider.base_url_from_environment({})
         assert caught.value.provider == provider.id
 
-    @pytest.mark.xfail(reason="needs the exchange seam (base_url_from_environment)", strict=False)
     @responses.activate
     def test_client_uses_the_endpoint_variable(self, monkeypatch):
         monkeypatch.setenv("AZURE_OPENAI_ENDPOINT", ENDPOINT)
@@ -127,7 +126,6 @@ class TestEndpoint:
         with llmsync.Client(api_keys={"azure": "k"}) as client:
             assert client.generate("azure/d", "hi").content == "ok"
 
-    @pytest.mark.xfail(reason="needs the exchange seam (base_url_from_environment)", strict=False)
     def test_client_names_the_endpoint_variable_before_any_http(self):
         with llmsync.Client(api_keys={"azure": "k"}) as client:
             with pytest.raises(InvalidRequestError, match="AZURE_OPENAI_ENDPOINT"):
@@ -338,7 +336,6 @@ class TestModelList:
         with pytest.raises(ProviderError, match="model list"):
             AzureProvider().parse_model_list(body)
 
-    @pytest.mark.xfail(reason="needs Client.list_models (the lead's)", strict=False)
     @responses.activate
     def test_client_lists_the_resources_models(self):
         responses.get(f"{ENDPOINT}/openai/models?api-version={DEFAULT_API_VERSION}",
@@ -346,7 +343,6 @@ class TestModelList:
         with llmsync.Client(api_keys={"azure": "k"}, base_urls={"azure": ENDPOINT}) as client:
             assert client.list_models("azure") == ["gpt-4o"]
 
-    @pytest.mark.xfail(reason="needs Client.list_models (the lead's)", strict=False)
     @responses.activate
     def test_cli_lists_an_azure_resources_models(self, capsys, monkeypatch):
         from llmsync.cli import main

@@ -570,14 +570,12 @@ class TestServerRows:
         assert registry.get_provider("ollama").parse_model_list(body) == ["llama3.2:latest"]
         assert registry.get_provider("vllm").models_path == "/models"
 
-    @pytest.mark.xfail(reason="needs Client.list_models (the lead's)", strict=False)
     def test_client_lists_an_ollama_servers_models(self):
         with responses.RequestsMock() as mock:
             mock.get("http://localhost:11434/v1/models", json={"data": [{"id": "qwen3:8b"}, {"id": "llama3.2"}]})
             with llmsync.Client() as client:
                 assert client.list_models("ollama") == ["qwen3:8b", "llama3.2"]
 
-    @pytest.mark.xfail(reason="needs Client.list_models (the lead's)", strict=False)
     def test_cli_models_asks_a_server_the_catalog_does_not_cover(self, capsys):
         from llmsync.cli import main
 

@@ -578,7 +578,6 @@ class TestThroughClient:
         assert TOKEN not in str(caught.value)
         assert "roles/aiplatform.user" in str(caught.value)
 
-    @pytest.mark.xfail(reason="needs the exchange seam (base_url_from_environment)", strict=False)
     def test_a_missing_project_fails_before_any_http(self, fake, monkeypatch):
         monkeypatch.delenv("GOOGLE_CLOUD_PROJECT", raising=False)
         monkeypatch.delenv("VERTEX_BASE_URL", raising=False)
@@ -587,8 +586,6 @@ class TestThroughClient:
                 client.generate("vertex/gemini-2.5-flash", "Hi")
         assert fake.requests == []
 
-    @pytest.mark.xfail(reason="needs the exchange seam (base_url_from_environment, key_id base URLs)",
-                       strict=False)
     def test_the_url_is_built_from_project_and_location(self, monkeypatch):
         monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", "my-project")
         monkeypatch.setenv("GOOGLE_CLOUD_LOCATION", "us-east5")
