@@ -17,6 +17,7 @@ from .events import Event
 from .exchange import CLOSED, Cancel, Exchange, Prepared, Settings
 from .options import Request, RetryPolicy
 from .providers.base import Provider
+from .redaction import redact, remember
 from .registry import get_provider, split_model
 from .stream import Stream
 from .transport import RequestsTransport, Timeout, dumps
@@ -51,19 +52,6 @@ def _timeout_pair(timeout: Timeout) -> Tuple[float, float]:
             and all(isinstance(t, (int, float)) and not isinstance(t, bool) and t > 0 for t in timeout)):
         return (float(timeout[0]), float(timeout[1]))
     raise InvalidRequestError(f"timeout must be seconds > 0 or a (connect, read) tuple of them, got {timeout!r}")
-
-
-def redact(error: LLMError, secrets: Iterable[str]) -> LLMError:
-    """``error`` with every secret it quotes replaced by ``***`` (some servers echo keys)."""
-    message = error.message
-    for secret in secrets:
-        for shown in (secret, secret.split(" ", 1)[-1]):  # "Bearer sk-..." -> "sk-..."
-            if len(shown) >= 8 and shown in message:
-                message = message.replace(shown, "***")
-    if message != error.message:
-        error.message = message
-        error.args = (message,)
-    return error
 
 
 class Client:
@@ -280,7 +268,8 @@ class Client:
                         redact=self._redact, before_attempt=before_attempt, on_retry=on_retry)
 
     def _redact(self, error: LLMError, sent: Set[str]) -> LLMError:
-        return redact(error, sent | self._auth.known_secrets())
+        remember(sent | self._auth.known_secrets())
+        return redact(error)
 
     def _request(self, model: str, messages: Any, options: Dict[str, Any], stream: bool) -> Request:
         if "stream" in options:

@@ -19,6 +19,8 @@ from .errors import CancelledError, InvalidRequestError, LLMError, NetworkError,
 from .events import Completed, Event
 from .http_errors import check_stream_type, error_from_response, read_json, request_id
 from .options import RetryPolicy
+from .ratelimit import rate_limit_info
+from .redaction import remember
 from .retry import call_with_retry
 from .transport import PARSE_ERRORS, HttpRequest, Watch, foreign_error, translated
 from .types import Response
@@ -223,7 +225,10 @@ class Exchange:
         credentials = provider.auth_headers(prepared.key)
         credentials.update(provider.sign_request(prepared.key, prepared.url, {**prepared.headers, **credentials},
                                                  prepared.body or b""))
-        self._secrets.update(value for value in credentials.values() if value)
+        fresh = {value for value in credentials.values() if value} - self._secrets
+        if fresh:
+            self._secrets.update(fresh)
+            remember(fresh)  # so logs and errors never show them
         user_headers = getattr(prepared.request, "extra_headers", None)
         if user_headers:
             clash = {name.lower() for name in user_headers} & {name.lower() for name in credentials}
@@ -276,6 +281,7 @@ class Exchange:
         now = time.monotonic()
         response.request_id = request_id(http.headers)
         response.headers = dict(http.headers)
+        response.rate_limit = rate_limit_info(http.headers)
         response.attempts = self.attempts
         response.latency = now - self._started
         if first_event_at is not None:

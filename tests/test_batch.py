@@ -121,7 +121,8 @@ def test_as_request_accepts_prompt_or_messages():
 
 def test_summarize_counts_tokens_and_cost():
     usage = llmsync.Usage(1000, 1000, 2000)
-    ok = llmsync.batch.BatchResult(0, response=llmsync.Response(usage=usage, model="gpt-4o", provider="openai"))
+    ok = llmsync.batch.BatchResult(0, response=llmsync.Response(usage=usage, model="gpt-4o", provider="openai",
+                                                                cost=(1000 * 2.5 + 1000 * 10) / 1e6))
     failed = llmsync.batch.BatchResult(1, error=llmsync.ProviderError("x"))
     summary = summarize([ok, failed])
     assert summary["done"] == 1 and summary["failed"] == 1 and summary["tokens"] == 2000

@@ -113,12 +113,10 @@ class TestCost:
     def test_openai_cached_input_is_priced_at_the_cached_rate(self):
         meta = lookup("openai", "gpt-4o")
         assert meta.cache_read_price < meta.input_price
-        response = llmsync.Response(content="x", usage=usage(1000, 500, read=400), provider="openai",
-                                    model="gpt-4o-2024-08-06")
+        cost = cost_of("openai", "gpt-4o-2024-08-06", usage(1000, 500, read=400))
         expected = (600 * meta.input_price + 400 * meta.cache_read_price + 500 * meta.output_price) / 1e6
-        assert response.cost == pytest.approx(expected)
-        uncached = llmsync.Response(usage=usage(1000, 500), provider="openai", model="gpt-4o").cost
-        assert response.cost < uncached
+        assert cost == pytest.approx(expected)
+        assert cost < cost_of("openai", "gpt-4o", usage(1000, 500))
 
     def test_anthropic_cache_writes_and_reads_have_their_own_prices(self):
         meta = lookup("anthropic", "claude-sonnet-4-5")

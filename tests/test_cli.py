@@ -162,7 +162,7 @@ class TestBatch:
         err = capsys.readouterr().err
         assert "\rllmsync batch: 3/3 (0 failed)" in err
         assert "3 done, 0 failed, 0 already in" in err
-        one = llmsync.Response(usage=llmsync.Usage(10, 5, 15), model="gpt-4o-mini", provider="openai").cost
+        one = llmsync.catalog.cost_of("openai", "gpt-4o-mini", llmsync.Usage(10, 5, 15))
         assert f"45 tokens, cost ${3 * one:.6f}" in err  # gpt-4o-mini is priced in the catalog
 
     def test_tqdm_bar_when_tqdm_is_installed(self, env, tmp_path, capsys):

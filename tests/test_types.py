@@ -106,12 +106,6 @@ class TestUsageAndResponse:
                             model="m", provider="openai")
         assert Response.from_json(response.to_json()) == response
 
-    def test_cost_is_none_for_unknown_models(self):
-        assert Response(usage=Usage(1, 1, 2), model="nope", provider="openai").cost is None
-
-    def test_cost_prices_cached_input_at_the_cache_price(self):
-        # gpt-4o in the catalog: input 2.5, cached 1.25, output 10 USD per million tokens
-        usage = Usage(prompt_tokens=1_000_000, completion_tokens=1_000_000, total_tokens=2_000_000,
-                      cache_read_tokens=400_000)
-        cost = Response(usage=usage, model="gpt-4o", provider="openai").cost
-        assert cost == pytest.approx(0.6 * 2.5 + 0.4 * 1.25 + 10.0)
+    def test_cost_is_a_plain_field_none_unless_the_reply_was_priced(self):
+        assert Response(usage=Usage(1, 1, 2), model="gpt-4o", provider="openai").cost is None
+        assert Response(cost=0.5).cost == 0.5
