@@ -17,7 +17,7 @@ import pytest
 
 import llmsync
 from llmsync import Cancel, CancelledError
-from llmsync.testing import FakeServer, Reply
+from llmsync.testing import Reply
 from tests.conftest import wait_until
 
 MODEL = "openai/gpt-4o-mini"
