@@ -161,6 +161,7 @@ class Exchange:
         self.before_attempt = before_attempt
         self.on_retry = on_retry
         self.attempts = 0
+        self.status: Optional[int] = None  # set when a reply is stamped
         self.parser: "Optional[StreamParser]" = None
         self.final: Optional[Response] = None
         self.stop_reason: Optional[str] = None
@@ -283,6 +284,7 @@ class Exchange:
         response.headers = dict(http.headers)
         response.rate_limit = rate_limit_info(http.headers)
         response.attempts = self.attempts
+        self.status = http.status  # the answering attempt's status, for the log (llmsync.observe)
         response.latency = now - self._started
         if first_event_at is not None:
             response.time_to_first_token = first_event_at - self._started
