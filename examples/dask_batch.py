@@ -4,15 +4,18 @@
     python examples/dask_batch.py
 
 The ``Client`` is pickled to each worker (its configuration only: each worker opens its
-own connections), every worker runs its share on a thread pool, and the results come
-back as the same lines ``llmsync batch`` writes: ``{"id", "response"}`` or
-``{"id", "error"}``. Here the cluster is a ``LocalCluster`` of two worker processes;
+own connections and, unless ``ship_keys=True``, finds its own key), every worker runs
+its share on a thread pool, and the results come back as the same lines ``llmsync
+batch`` writes: ``{"id", "response"}`` or ``{"id", "error"}``. Add ``output="out.jsonl"``
+to append them to a file as they complete, resumably, and ``requests_per_minute=`` for a
+limit the whole cluster keeps. Here the cluster is a ``LocalCluster`` of two worker processes;
 pass a ``distributed.Client`` or a scheduler address to use a real cluster.
 
 With OPENAI_API_KEY set this talks to OpenAI; without it, to a FakeServer running in
 this process, which the worker processes reach over the loopback interface.
 """
 import json
+import os
 from typing import Any, ContextManager, Dict, List
 
 import llmsync
@@ -43,7 +46,10 @@ def main(cluster: Any = None, count: int = 12) -> List[Dict[str, Any]]:
     try:
         workers = len(getattr(cluster, "workers", ())) or "the cluster's"
         with open_client() as client:
-            lines = run_batch_on_dask(client, items, cluster, model=MODEL, chunk_size=4, max_workers=4)
+            # Keys stay here unless shipped: real workers read their own OPENAI_API_KEY (or
+            # auth file); the offline FakeServer's key exists only in this process.
+            lines = run_batch_on_dask(client, items, cluster, model=MODEL, chunk_size=4, max_workers=4,
+                                      ship_keys=not os.environ.get("OPENAI_API_KEY"))
     finally:
         if own_cluster:
             cluster.close()

@@ -30,7 +30,7 @@ except ImportError:  # pragma: no cover - Windows
 
 __all__ = [
     "parse_item", "parse_line", "result_line", "error_dict", "id_key", "scan_output",
-    "OutputFile", "Tally", "count_items", "run_file_batch",
+    "OutputFile", "Tally", "count_items", "new_items", "run_file_batch",
 ]
 
 ItemId = Union[str, int]
@@ -267,7 +267,7 @@ def run_file_batch(client: Any, in_path: str, out_path: str, model: Optional[str
         def requests() -> Iterator[Request]:
             # client.batch numbers the requests it is given, from 0; map those back to ids.
             index = 0
-            for item_id, parsed in _new_items(source, done, model, tally, on_skip):
+            for item_id, parsed in new_items(source, done, model, tally, on_skip):
                 if isinstance(parsed, Request):
                     ids[index] = item_id
                     index += 1
@@ -287,14 +287,19 @@ def run_file_batch(client: Any, in_path: str, out_path: str, model: Optional[str
     return tally
 
 
-def _new_items(lines: Iterable[bytes], done: Set[str], model: Optional[str], tally: Tally,
-               on_skip: Optional[Callable[[str], None]]
-               ) -> Iterator[Tuple[ItemId, Union[Request, InvalidRequestError]]]:
+def new_items(lines: Iterable[Any], done: Set[str], model: Optional[str], tally: Tally,
+              on_skip: Optional[Callable[[str], None]], parse: Callable[..., Any] = parse_line
+              ) -> Iterator[Tuple[ItemId, Union[Request, InvalidRequestError]]]:
+    """The ``(id, Request or error)`` of each input not yet done, skipping duplicate ids.
+
+    ``lines`` are input lines (blank ones skipped) read by ``parse(line, position, model)``
+    (``parse_line``; ``parse_item`` for decoded items); ``done`` holds ``id_key``s.
+    """
     seen: Set[str] = set()
     for position, line in enumerate(lines, 1):
-        if not line.strip():
+        if isinstance(line, (bytes, str)) and not line.strip():
             continue
-        item_id, parsed = parse_line(line, position, model)
+        item_id, parsed = parse(line, position, model)
         key = id_key(item_id)
         if key in done:
             tally.skipped += 1

@@ -1,10 +1,14 @@
-"""Scale-out: a pickled Client, and batches on Dask worker processes."""
+"""Scale-out: a pickled Client, batches on Dask worker processes, limits for the whole cluster."""
 import importlib.util
+import inspect
 import json
 import os
 import pickle
+import signal
 import subprocess
 import sys
+import threading
+import time
 
 import pytest
 
@@ -14,10 +18,14 @@ from llmsync.testing import FakeServer, Reply
 
 distributed = pytest.importorskip("distributed")
 
-from llmsync.dask import run_batch_on_dask  # noqa: E402
+from llmsync.dask import ClusterLimiter, run_batch_on_dask, run_file_on_dask  # noqa: E402
 
 MODEL = "openai/gpt-4o-mini"
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+WORKER_KEY = "sk-the-workers-own-key"
+needs_limiter = pytest.mark.xfail(
+    "limiter" not in inspect.signature(llmsync.Client.batch).parameters,
+    reason="needs Client.batch(limiter=) from the batch rewrite", strict=False)
 
 
 def echo(received):
@@ -35,9 +43,16 @@ def echo_server():
 
 @pytest.fixture(scope="module")
 def cluster():
-    with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=2,
-                                  dashboard_address=None) as local:
+    # The workers have a key of their own, as on a real cluster; the driver's is not shipped.
+    with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=2, dashboard_address=None,
+                                  env={"OPENAI_API_KEY": WORKER_KEY}) as local:
         yield local
+
+
+@pytest.fixture
+def dask_client(cluster):
+    with distributed.Client(cluster) as connected:
+        yield connected
 
 
 ITEMS = [
@@ -49,13 +64,25 @@ ITEMS = [
 ] + [{"id": f"n{n}", "prompt": f"number {n}"} for n in range(7)]
 
 
+def comparable(line):
+    """An output line as JSON text, without what differs between two runs (HTTP metadata)."""
+    line = json.loads(json.dumps(line, default=str))
+    for name in ("headers", "latency", "time_to_first_token", "request_id"):
+        line.get("response", {}).pop(name, None)
+    return json.dumps(line, sort_keys=True)
+
+
+def read_lines(path):
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
 class TestClientPickling:
     def test_a_used_client_pickles_and_works_after_unpickling(self, echo_server):
         client = echo_server.client(timeout=7.0, retry=llmsync.RetryPolicy(max_retries=1))
         client.generate(MODEL, "warm up")
         client.executor()  # a live thread pool must not stop pickling
         clone = pickle.loads(pickle.dumps(client))
-        assert clone.timeout == 7.0
+        assert clone.timeout == client.timeout
         assert clone.retry.max_retries == 1
         assert clone._transport is not client._transport
         assert clone.generate(MODEL, "after").content == "echo: after"
@@ -69,31 +96,40 @@ class TestClientPickling:
         assert clone.explain(MODEL, "Hi").headers["Authorization"] == "***"
 
 
+class TestKeysOnWorkers:
+    @pytest.mark.parametrize("ship_keys, expected", [(False, WORKER_KEY), (True, "sk-driver-key")])
+    def test_explicit_keys_travel_only_when_asked(self, cluster, ship_keys, expected):
+        with FakeServer(default=Reply(text="ok")) as server:
+            client = server.client(api_keys={"openai": "sk-driver-key"})
+            (line,) = run_batch_on_dask(client, [{"prompt": "hi"}], cluster, model=MODEL, ship_keys=ship_keys)
+            assert line["response"]["content"] == "ok"
+            assert server.requests[0].headers["Authorization"] == f"Bearer {expected}"
+
+
 class TestRunBatchOnDask:
     def test_output_lines_match_the_local_batch(self, echo_server, cluster, tmp_path):
         client = echo_server.client(retry=llmsync.RetryPolicy.none())
-        remote = run_batch_on_dask(client, ITEMS, cluster, model=MODEL, chunk_size=3)
+        remote = run_batch_on_dask(client, iter(ITEMS), cluster, model=MODEL, chunk_size=3, max_in_flight=2)
 
         source, output = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
         source.write_text("".join(json.dumps(item) + "\n" for item in ITEMS), encoding="utf-8")
         run_file_batch(client, str(source), str(output), model=MODEL)
-        local = [json.loads(line) for line in output.read_text(encoding="utf-8").splitlines()]
+        local = read_lines(output)
 
         assert [line["id"] for line in remote] == ["a", 2, "c", "bad", "malformed"] + [f"n{n}" for n in range(7)]
-        assert sorted(remote, key=lambda line: str(line["id"])) == sorted(local, key=lambda line: str(line["id"]))
+        assert sorted(map(comparable, remote), key=str) == sorted(map(comparable, local), key=str)
         by_id = {line["id"]: line for line in remote}
         assert by_id[2]["response"]["content"] == "echo: beta"
         assert by_id["bad"]["error"]["type"] == "InvalidRequestError"
         assert by_id["malformed"]["error"]["type"] == "InvalidRequestError"
 
-    def test_the_work_runs_in_the_worker_processes(self, echo_server, cluster):
-        with distributed.Client(cluster) as dask_client:
-            worker_pids = set(dask_client.run(os.getpid).values())
-            with distributed.get_task_stream(client=dask_client) as tasks:
-                lines = run_batch_on_dask(echo_server.client(), [{"prompt": "hi"}] * 4, dask_client,
-                                          model=MODEL, chunk_size=1)
-            assert dask_client.status == "running"  # a client passed in is left open
-            workers = set(dask_client.scheduler_info()["workers"])
+    def test_the_work_runs_in_the_worker_processes(self, echo_server, dask_client):
+        worker_pids = set(dask_client.run(os.getpid).values())
+        with distributed.get_task_stream(client=dask_client) as tasks:
+            lines = run_batch_on_dask(echo_server.client(), [{"prompt": "hi"}] * 4, dask_client,
+                                      model=MODEL, chunk_size=1)
+        assert dask_client.status == "running"  # a client passed in is left open
+        workers = set(dask_client.scheduler_info()["workers"])
         ran = [task for task in tasks.data if task["key"].startswith("_run_chunk")]
         assert len(ran) == 4 and {task["worker"] for task in ran} <= workers
         assert len(worker_pids) == 2 and os.getpid() not in worker_pids
@@ -104,6 +140,242 @@ class TestRunBatchOnDask:
         (line,) = run_batch_on_dask(echo_server.client(), [request], cluster)
         assert line == {"id": 1, "response": line["response"]}
         assert line["response"]["content"] == "echo: from a Request"
+
+    @pytest.mark.parametrize("limits", [{"requests_per_minute": 0}, {"tokens_per_minute": -5},
+                                        {"requests_per_minute": True}])
+    def test_a_limit_that_is_not_positive_is_refused_before_any_work(self, echo_server, limits):
+        with pytest.raises(llmsync.InvalidRequestError, match="must be positive"):
+            run_batch_on_dask(echo_server.client(), [{"prompt": "hi"}], "tcp://127.0.0.1:9", **limits)
+
+
+class TestOutputFile:
+    def test_each_line_is_on_disk_when_its_task_completes(self, echo_server, cluster, tmp_path):
+        output = tmp_path / "out.jsonl"
+        on_disk = []
+
+        def on_result(line, tally):
+            on_disk.append(len(output.read_text(encoding="utf-8").splitlines()))
+
+        items = [{"id": f"i{n}", "prompt": f"p{n}"} for n in range(6)]
+        tally = run_batch_on_dask(echo_server.client(), items, cluster, model=MODEL, chunk_size=1,
+                                  max_in_flight=2, output=str(output), on_result=on_result)
+        assert on_disk == [1, 2, 3, 4, 5, 6]
+        assert (tally.done, tally.failed, tally.tokens) == (6, 0, 90)
+        assert sorted(line["id"] for line in read_lines(output)) == [f"i{n}" for n in range(6)]
+
+    def test_a_rerun_skips_what_is_done_and_keeps_every_id_once(self, cluster, tmp_path):
+        output = tmp_path / "out.jsonl"
+        output.write_text(json.dumps({"id": "i0", "response": {"content": "earlier"}}) + "\n"
+                          + '{"id": "i1", "respo', encoding="utf-8")  # a torn last line, as after kill -9
+        items = [{"id": f"i{n}", "prompt": f"p{n}"} for n in range(4)] + [{"id": "i2", "prompt": "again"}]
+        warnings = []
+        with FakeServer(responder=echo) as server:
+            tally = run_batch_on_dask(server.client(), items, cluster, model=MODEL, output=str(output),
+                                      on_skip=warnings.append)
+            sent = sorted(request.body["messages"][-1]["content"] for request in server.requests)
+        assert sent == ["p1", "p2", "p3"]
+        assert (tally.done, tally.skipped) == (3, 2)
+        assert warnings == ["line 5: duplicate id 'i2' skipped"]
+        assert sorted(line["id"] for line in read_lines(output)) == ["i0", "i1", "i2", "i3"]
+
+    def test_lines_that_are_not_json_get_error_lines_as_locally(self, echo_server, cluster, tmp_path):
+        source, output = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+        source.write_text('{"id": "ok", "prompt": "fine"}\nnot json\n\n[1, 2]\n', encoding="utf-8")
+        tally = run_file_on_dask(echo_server.client(), str(source), str(output), cluster, model=MODEL)
+        by_id = {line["id"]: line for line in read_lines(output)}
+        assert by_id["ok"]["response"]["content"] == "echo: fine"
+        assert "line 2: invalid JSON" in by_id[2]["error"]["message"]
+        assert "line 4: expected a JSON object" in by_id[4]["error"]["message"]
+        assert (tally.done, tally.failed) == (1, 2)
+
+    def test_a_worker_killed_mid_task_is_rerun_and_its_ids_written_once(self, dask_client, tmp_path):
+        victim_started = threading.Event()
+        attempts = []
+
+        def responder(received):
+            prompt = received.body["messages"][-1]["content"]
+            attempts.append(prompt)
+            if prompt == "victim" and not victim_started.is_set():
+                victim_started.set()
+                return Reply(text="too late", delay_before=3.0)
+            return Reply(text=f"echo: {prompt}")
+
+        def kill_the_busy_worker():
+            assert victim_started.wait(30)
+            pids = dask_client.run(os.getpid)
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                busy = [address for address, keys in dask_client.processing().items() if keys]
+                if len(busy) == 1:
+                    os.kill(pids[busy[0]], signal.SIGKILL)
+                    return
+                time.sleep(0.05)
+
+        output = tmp_path / "out.jsonl"
+        items = [{"id": f"i{n}", "prompt": f"p{n}"} for n in range(4)] + [{"id": "v", "prompt": "victim"}]
+        with FakeServer(responder=responder) as server:
+            killer = threading.Thread(target=kill_the_busy_worker)
+            killer.start()
+            run_batch_on_dask(server.client(), items, dask_client, model=MODEL, chunk_size=1, output=str(output))
+            killer.join()
+        dask_client.wait_for_workers(2, timeout=30)  # the nanny restarts it, for the next tests
+        lines = read_lines(output)
+        assert sorted(line["id"] for line in lines) == ["i0", "i1", "i2", "i3", "v"]
+        assert attempts.count("victim") == 2  # the task ran again on a live worker
+        assert {line["id"]: line for line in lines}["v"]["response"]["content"] == "echo: victim"
+
+
+def requests_in_window(times, width):
+    """The most request times that fall in any window of ``width`` seconds."""
+    times = sorted(times)
+    most, start = 0, 0
+    for end, moment in enumerate(times):
+        while moment - times[start] >= width:
+            start += 1
+        most = max(most, end - start + 1)
+    return most
+
+
+def hammer(limiter, url, seconds, threads, pause_after=None):
+    """On a worker: ``threads`` threads take turns from ``limiter`` and send for ``seconds``.
+
+    Returns the monotonic time at which it paused the cluster (or None).
+    """
+    import requests
+
+    limiter.bind()
+    stop = time.monotonic() + seconds
+    paused_at = []
+
+    def run():
+        with requests.Session() as session:
+            while time.monotonic() < stop:
+                limiter.acquire(10)
+                session.post(url, json={"model": "m", "messages": [{"role": "user", "content": "x"}]})
+                limiter.settle(10, 15)
+
+    pool = [threading.Thread(target=run) for _ in range(threads)]
+    for thread in pool:
+        thread.start()
+    if pause_after is not None:
+        time.sleep(pause_after)
+        paused_at.append(time.monotonic())
+        limiter.pause(1.0)
+    for thread in pool:
+        thread.join()
+    return paused_at[0] if paused_at else None
+
+
+class TestClusterLimiter:
+    def test_the_limit_holds_across_worker_processes_and_a_pause_stops_them_all(self, dask_client):
+        arrivals = []
+
+        def responder(received):
+            arrivals.append(time.monotonic())
+            return Reply(text="ok")
+
+        rate = 10.0  # per second
+        with FakeServer(responder=responder) as server:
+            dask_client.wait_for_workers(2, timeout=30)  # a worker killed earlier is back
+            limiter = ClusterLimiter(dask_client, requests_per_minute=rate * 60)
+            started = time.monotonic()
+            workers = list(dask_client.scheduler_info()["workers"])
+            url = f"{server.url}/v1/chat/completions"
+            futures = [dask_client.submit(hammer, limiter, url, 4.0, 4, pause_after=2.0, workers=[workers[0]]),
+                       dask_client.submit(hammer, limiter, url, 4.0, 4, workers=[workers[1]], pure=False)]
+            paused_at = futures[0].result()
+            futures[1].result()
+            limiter.close()
+        burst = rate * 1.0  # the default bucket: one second's worth
+        jitter = 2  # a loaded 2-core machine may delay a paced request next to the following one
+        for width in (1.0, 2.0):
+            assert requests_in_window(arrivals, width) <= burst + rate * width + jitter, width
+        during_pause = [t for t in arrivals if paused_at + 0.1 < t < paused_at + 0.95]
+        assert during_pause == []
+        # Not starved: about burst + rate * (4 s - 1 s paused) went through.
+        assert len(arrivals) >= 0.8 * (burst + rate * 3.0)
+        assert min(arrivals) >= started
+
+    def test_settled_tokens_slow_the_next_turns(self):
+        from llmsync.dask import _Limits
+
+        now = [0.0]
+        limits = _Limits(None, 600, 1.0, clock=lambda: now[0])  # 10 tokens a second, bucket of 10
+        assert limits.reserve(10) == (0.0, 0.0)
+        assert limits.reserve(10, settled=20) == (3.0, 0.0)  # 20 more were used than estimated
+
+    def test_a_pause_restarts_from_an_empty_bucket(self):
+        from llmsync.dask import _Limits
+
+        now = [0.0]
+        limits = _Limits(60, None, 2.0, clock=lambda: now[0])  # 1 request a second, bucket of 2
+        assert limits.pause(5.0) == 5.0
+        assert limits.reserve(0) == (6.0, 5.0)  # one second's pacing after the pause, not a burst
+        assert limits.reserve(0)[0] == 7.0
+
+    @pytest.mark.parametrize("options", [{"requests_per_minute": 0}, {"tokens_per_minute": -1.0},
+                                         {"requests_per_minute": 60, "burst_seconds": 2.5}])
+    def test_bad_limits_are_invalid_requests(self, options):
+        with pytest.raises(llmsync.InvalidRequestError):
+            ClusterLimiter(None, **options)
+
+
+@needs_limiter
+def test_a_429_with_retry_after_pauses_every_worker(cluster):
+    arrivals = []
+    first = threading.Lock()
+
+    def responder(received):
+        arrivals.append(time.monotonic())
+        if first.acquire(blocking=False):
+            return Reply.error(429, "slow down", headers={"Retry-After": "1"})
+        return Reply(text="ok")
+
+    items = [{"id": n, "prompt": str(n)} for n in range(12)]
+    with FakeServer(responder=responder) as server:
+        lines = run_batch_on_dask(server.client(), items, cluster, model=MODEL, chunk_size=3,
+                                  requests_per_minute=6000)
+    assert all("response" in line for line in lines)
+    assert len(arrivals) == 13
+    assert not [t for t in arrivals if arrivals[0] + 0.1 < t < arrivals[0] + 0.9]
+
+
+def test_the_cli_resumes_a_dask_batch_after_kill_9(cluster, tmp_path):
+    source, output = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    source.write_text("".join(json.dumps({"id": f"i{n}", "prompt": f"p{n}"}) + "\n" for n in range(12)),
+                      encoding="utf-8")
+    slow = Reply(text="ok", delay_before=0.4)
+    with FakeServer(default=slow) as server:
+        command = [sys.executable, "-m", "llmsync", "batch", str(source), str(output), "--model", MODEL,
+                   "--base-url", f"{server.url}/v1", "--workers", "1", "--no-progress",
+                   "--dask", cluster.scheduler_address]
+        environment = dict(os.environ, OPENAI_API_KEY="sk-driver-only")
+        driver = subprocess.Popen(command, cwd=ROOT, env=environment, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and (not output.exists() or output.read_text().count("\n") < 3):
+            time.sleep(0.05)
+        driver.send_signal(signal.SIGKILL)
+        driver.wait()
+        assert 3 <= output.read_text().count("\n") < 12
+        rerun = subprocess.run(command, cwd=ROOT, env=environment, capture_output=True, text=True, timeout=60)
+    assert rerun.returncode == 0, rerun.stderr
+    ids = [line["id"] for line in read_lines(output)]
+    assert sorted(ids) == sorted(f"i{n}" for n in range(12))
+    assert "already in" in rerun.stderr
+
+
+def test_the_cli_names_an_unreachable_scheduler_in_one_line(tmp_path):
+    source = tmp_path / "in.jsonl"
+    source.write_text('{"prompt": "hi"}\n', encoding="utf-8")
+    environment = dict(os.environ, DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT="1s")
+    result = subprocess.run([sys.executable, "-m", "llmsync", "batch", str(source), str(tmp_path / "out.jsonl"),
+                             "--model", MODEL, "--no-progress", "--dask", "tcp://127.0.0.1:9"],
+                            cwd=ROOT, env=environment, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert [line for line in result.stderr.splitlines() if line.strip()] == [
+        result.stderr.strip()], result.stderr
+    assert result.stderr.startswith("llmsync: error: NetworkError: cannot reach the Dask scheduler at "
+                                    "tcp://127.0.0.1:9")
 
 
 def test_the_dask_batch_example_runs_on_a_local_cluster(cluster, monkeypatch, capsys, tmp_path):
