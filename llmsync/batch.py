@@ -6,6 +6,7 @@ not just the one that got it. Items are retried by the one retry engine
 (``llmsync.retry``); the limits join it through its ``before_attempt`` and ``on_retry``
 hooks, so every attempt, retries included, is counted against them.
 """
+import contextvars
 import logging
 import threading
 import time
@@ -227,7 +228,8 @@ def run_batch(client: "Client", items: Iterable[Any], max_workers: int = 8,
                 except StopIteration:
                     exhausted = True
                     break
-                pending.add(pool.submit(runner.run_one, index, item))
+                # The caller's context (its OpenTelemetry span) follows each item onto its worker.
+                pending.add(pool.submit(contextvars.copy_context().run, runner.run_one, index, item))
             if not pending:
                 return
             finished, pending = wait(pending, return_when=FIRST_COMPLETED)

@@ -5,7 +5,7 @@ import os
 import threading
 import warnings
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import (TYPE_CHECKING, Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Set, Tuple,
                     Union)
 from urllib.parse import urlencode
@@ -15,6 +15,8 @@ from .catalog import ModelMeta, lookup
 from .errors import InvalidRequestError, LLMError, LLMSyncWarning
 from .events import Event
 from .exchange import CLOSED, Cancel, Exchange, Prepared, Settings
+from .fallback import FallbackExchange, models_of
+from .observe import Hooks, watch
 from .options import Request, RetryPolicy
 from .providers.base import Provider
 from .redaction import redact, remember
@@ -73,6 +75,8 @@ class Client:
         verify: a CA bundle path, or False to skip certificate checks.
         transport: sends the HTTP requests (``llmsync.transport``'s protocol); default
             ``RequestsTransport``.
+        hooks: objects with any of ``on_request``, ``on_response``, ``on_retry``,
+            ``on_error``, ``on_tool_call``, ``on_tool_result`` (``llmsync.observe``).
     """
 
     def __init__(
@@ -89,12 +93,14 @@ class Client:
         proxies: Optional[Mapping[str, str]] = None,
         verify: Union[bool, str, None] = None,
         transport: Any = None,
+        hooks: Optional[Iterable[Any]] = None,
     ) -> None:
+        self.hooks = Hooks(hooks)  # checked first: a bad hook is an InvalidRequestError
         self._config = dict(
             api_keys=dict(api_keys or {}), base_urls=dict(base_urls or {}), timeout=timeout,
             retry=retry, max_connections=max_connections, first_token_timeout=first_token_timeout,
             total_timeout=total_timeout, auth_file=auth_file, default_headers=dict(default_headers or {}),
-            proxies=dict(proxies or {}), verify=verify,
+            proxies=dict(proxies or {}), verify=verify, hooks=list(self.hooks.hooks),
         )
         self.timeout = _timeout_pair(timeout)
         self.retry = RetryPolicy.coerce(retry) or RetryPolicy()
@@ -253,6 +259,9 @@ class Client:
         """
         if cancel is not None and not isinstance(cancel, Cancel):
             raise InvalidRequestError(f"cancel must be an llmsync.Cancel, got {cancel!r}")
+        if isinstance(request.model, (list, tuple)):  # a fallback chain (llmsync.fallback)
+            return FallbackExchange(models_of(request.model), lambda model: self.exchange(
+                replace(request, model=model), cancel, before_attempt, on_retry))
         provider, model, plan = self._plan(request)
         key = provider.resolve_auth(self._auth)
         prepared = Prepared(provider, model, self._url(provider, plan.path, request),
@@ -264,8 +273,9 @@ class Client:
             first_token_timeout=request.first_token_timeout or self.first_token_timeout,
             total_timeout=request.total_timeout or self.total_timeout,
         )
-        return Exchange(self._transport, prepared, settings, cancel=cancel, live=self._live,
-                        redact=self._redact, before_attempt=before_attempt, on_retry=on_retry)
+        exchange = Exchange(self._transport, prepared, settings, cancel=cancel, live=self._live,
+                            redact=self._redact, before_attempt=before_attempt, on_retry=on_retry)
+        return watch(exchange, self.hooks, plan.adjustments)  # hooks, logs, spans (llmsync.observe)
 
     def _redact(self, error: LLMError, sent: Set[str]) -> LLMError:
         remember(sent | self._auth.known_secrets())

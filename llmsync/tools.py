@@ -7,6 +7,7 @@ do not fit the schema, a timeout) into an error result the model sees. ``run_loo
 ``run_loop_stream`` are ``Client.run`` and ``Client.run_stream``: call the model, run
 its tool calls, send the results back, repeat until it answers without tools.
 """
+import contextvars
 import dataclasses
 import enum
 import json
@@ -21,6 +22,7 @@ from typing import (Any, Callable, Deque, Dict, Generator, Iterable, Iterator, L
 from .errors import CancelledError, InvalidRequestError
 from .events import Event, ToolResult
 from .exchange import Cancel
+from .observe import tool_observer
 from .options import ParallelToolConfig, Request, _definition_of
 from .tool_binding import Tool, tool
 from .tool_binding import as_tool as _as_tool
@@ -82,10 +84,14 @@ class ToolExecutor:
         executor: the pool to run on (``Client.run`` passes ``client.executor()``); without
             one the executor makes its own, released by ``close()``.
         timeout: seconds for tools that set no timeout of their own (None: no limit).
+        observer: hooks and ``execute_tool`` spans around each tool, called on the thread
+            running it (``llmsync.observe.ToolObserver``; ``Client.run`` sets it).
     """
 
     def __init__(self, tools: Iterable[Any], config: Optional[ParallelToolConfig] = None,
-                 executor: Optional[Executor] = None, timeout: Optional[float] = None) -> None:
+                 executor: Optional[Executor] = None, timeout: Optional[float] = None,
+                 observer: Any = None) -> None:
+        self.observer = observer
         self.tools: Dict[str, Tool] = {}
         self.config = config or ParallelToolConfig()
         self.timeout = timeout
@@ -140,12 +146,15 @@ class ToolExecutor:
                 index, call = waiting.popleft()
                 job = self._bind(call)
                 if isinstance(job, ToolResult):
+                    if self.observer is not None:  # not run, but hooks and traces still see it
+                        self.observer.finished(self.observer.started(call), job)
                     yield index, job
                     continue
                 timeout = self._timeout_of(call)
                 running[index] = None if timeout is None else time.monotonic() + timeout
                 try:
-                    self._pool().submit(_work, index, call, job, inbox)
+                    # The caller's context (its OpenTelemetry span) follows the tool onto the pool.
+                    self._pool().submit(contextvars.copy_context().run, _work, index, call, job, inbox, self.observer)
                 except RuntimeError as exc:  # "cannot schedule new futures after shutdown"
                     raise CancelledError("the client was closed while tools were to run") from exc
             if not running:
@@ -208,7 +217,9 @@ class ToolExecutor:
         return _error(call, f"tool {call.name} timed out after {self._timeout_of(call)}s")
 
 
-def _work(index: int, call: ToolCall, job: Callable[[], Any], inbox: "queue.Queue[_Note]") -> None:
+def _work(index: int, call: ToolCall, job: Callable[[], Any], inbox: "queue.Queue[_Note]",
+          observer: Any = None) -> None:
+    seen = observer.started(call) if observer is not None else None
     try:
         result = ToolResult(call, encode_result(job()))
     # A tool is the user's code: whatever it raises is a result the model sees, by contract.
@@ -216,8 +227,12 @@ def _work(index: int, call: ToolCall, job: Callable[[], Any], inbox: "queue.Queu
         log.info("tool %s (%s) raised %r", call.name, call.id, exc)
         result = _error(call, f"{type(exc).__name__}: {exc}")
     except BaseException as exc:  # SystemExit and the like belong to the caller's thread
+        if observer is not None:
+            observer.aborted(seen, exc)
         inbox.put(("raise", index, exc))
         raise
+    if observer is not None:
+        observer.finished(seen, result)
     inbox.put(("done", index, result))
 
 
@@ -269,7 +284,8 @@ class _Run:
         tool_timeout = options.pop("tool_timeout", None)
         tools = [_as_tool(item) for item in tools]
         self.executor = ToolExecutor(tools, config=options.get("parallel_tool_config"),
-                                     executor=client.executor(), timeout=tool_timeout)
+                                     executor=client.executor(), timeout=tool_timeout,
+                                     observer=tool_observer(client))
         self.options = {**options, "tools": tools}
         self.cancel: Optional[Cancel] = options.get("cancel")
         self.model = model
