@@ -16,7 +16,7 @@ import json
 import os
 import sys
 import time
-from typing import IO, Any, Dict, NoReturn, Optional, Sequence
+from typing import IO, Any, Dict, List, NoReturn, Optional, Sequence, Union
 
 from .errors import LLMError
 from .options import RetryPolicy, ThinkingLevel
@@ -67,7 +67,8 @@ def _add_chat(commands: Any) -> None:
         "chat", help="stream a reply to the terminal",
         description="Stream a model's reply. Reads the prompt from stdin when none is given. "
                     "Reasoning text goes to stderr, the answer to stdout.")
-    chat.add_argument("model", help='"provider/model-id", e.g. openai/gpt-4o-mini')
+    chat.add_argument("model", type=_model_chain,
+                      help='"provider/model-id", e.g. openai/gpt-4o-mini; "a,b" falls back to b when a fails')
     chat.add_argument("prompt", nargs="?", help="the prompt (default: read stdin)")
     chat.add_argument("--system", help="system prompt")
     chat.add_argument("--thinking", choices=[level.value for level in ThinkingLevel],
@@ -93,7 +94,8 @@ def _add_batch(commands: Any) -> None:
                     "some items failed (their error lines are in OUT).")
     batch.add_argument("input", metavar="IN.jsonl", help='lines like {"id": "a", "prompt": "..."}')
     batch.add_argument("output", metavar="OUT.jsonl", help="results, one line per input line")
-    batch.add_argument("--model", help="model for lines that name none")
+    batch.add_argument("--model", type=_model_chain,
+                       help='model for lines that name none ("a,b": a, falling back to b)')
     batch.add_argument("--workers", type=int, default=8, help="concurrent requests (8)")
     batch.add_argument("--rpm", type=float, help="requests-per-minute limit")
     batch.add_argument("--tpm", type=float, help="tokens-per-minute limit")
@@ -148,7 +150,13 @@ def _silence_stdout() -> None:
         pass
 
 
-def _client(args: argparse.Namespace, model: Optional[str]) -> Any:
+def _model_chain(text: str) -> Union[str, List[str]]:
+    """A model argument: "provider/model-id", or "a,b" for a fallback chain (llmsync.fallback)."""
+    models = [part.strip() for part in text.split(",")]
+    return models if len(models) > 1 else models[0]
+
+
+def _client(args: argparse.Namespace, model: Union[str, List[str], None]) -> Any:
     from .client import DEFAULT_TIMEOUT, Client
     from .registry import split_model
 
@@ -156,7 +164,10 @@ def _client(args: argparse.Namespace, model: Optional[str]) -> Any:
     if args.base_url:
         if not model:
             raise UsageError("--base-url needs --model, to know which provider it is for")
-        base_urls[split_model(model)[0]] = args.base_url
+        providers = {split_model(name)[0] for name in ([model] if isinstance(model, str) else model)}
+        if len(providers) > 1:
+            raise UsageError("--base-url is for one provider, and the models name several")
+        base_urls[providers.pop()] = args.base_url
     if args.max_retries < 0:
         raise UsageError("--max-retries must be 0 or more")
     return Client(base_urls=base_urls, timeout=(10.0, args.timeout) if args.timeout else DEFAULT_TIMEOUT,
