@@ -6,9 +6,7 @@ no lost or duplicated event.
 """
 import email.utils
 import time
-from types import SimpleNamespace
 
-import backoff._sync
 import pytest
 
 import llmsync
@@ -16,7 +14,8 @@ from llmsync.errors import NetworkError, ProviderError, RateLimitError, StreamEr
 from llmsync.events import Completed, ReasoningDelta, ToolCallDelta, ToolCallStart
 from llmsync.testing import FakeServer, Reply
 from llmsync.types import ToolCall
-from tests.conftest import sse_events, each_format, fast_client, first_text_position, parsed, text_of, wire_events
+from tests.conftest import (each_format, fast_client, first_text_position, parsed, sse_events, text_of, wait_until,
+                            wire_events)
 
 TEXT = "Hello there, this reply is long enough to take several events."
 UNICODE_TEXT = "café, 日本語, naïve 😀🎉 — done"
@@ -95,6 +94,7 @@ def test_disconnect_at_every_event_position_keeps_exactly_what_arrived(server, c
                 assert isinstance(error, StreamError)
             continue
         assert cut == len(events), f"cut {cut}: the stream was cut, yet it completed"
+        assert isinstance(delivered[-1], Completed)
         assert summary(delivered) == summary_of_response(delivered[-1].response)
         assert text_of(delivered) == TEXT and len(server.requests) == 1
 
@@ -465,3 +465,17 @@ def test_total_timeout_once_passed_is_not_retried(server, stream):
                 client.generate("openai/gpt-4o-mini", "hi")
     assert "within 0.3s" in str(caught.value)
     assert len(server.requests) == 1 and caught.value.attempts == 1
+
+
+# -- kept-alive connections --------------------------------------------------------------------
+
+
+def test_a_pooled_connection_the_server_closed_is_replaced_without_a_duplicate(server):
+    # The server drops the idle kept-alive connection; the next request must go out on a
+    # new connection, once.
+    server.add(Reply(text="first", close_after=True), Reply(text="second"))
+    with fast_client(server) as client:
+        assert client.generate("openai/gpt-4o-mini", "hi").content == "first"
+        assert wait_until(lambda: server.open_connections == 0)
+        assert client.generate("openai/gpt-4o-mini", "hi").content == "second"
+    assert len(server.requests) == 2 and server.connections_opened == 2

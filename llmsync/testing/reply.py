@@ -30,7 +30,8 @@ class Reply:
     ``stall`` seconds before event number ``stall_after``;
     ``disconnect_after`` drops the connection after that many events; ``split_bytes``
     writes the body in pieces of that many bytes; ``gzip`` compresses the body;
-    ``body`` replaces the rendered body with these exact bytes.
+    ``close_after`` closes the connection after the reply without saying so (a stale
+    kept-alive connection); ``body`` replaces the rendered body with these exact bytes.
     """
 
     text: str = ""
@@ -56,6 +57,7 @@ class Reply:
     disconnect_after: Optional[int] = None
     split_bytes: Optional[int] = None
     gzip: bool = False
+    close_after: bool = False
 
     @classmethod
     def tools(cls, *calls: Any, **options: Any) -> "Reply":

@@ -186,6 +186,8 @@ class _Handler(BaseHTTPRequestHandler):
             if model == "" and ":" in path:
                 model = path.rsplit("/", 1)[-1].split(":", 1)[0]
             self._send_whole(200, reply.body if reply.body is not None else wire.body(reply, model), reply)
+        if reply.close_after:  # without saying so: the client's pooled connection goes stale
+            self.close_connection = True
 
     # -- writing ------------------------------------------------------------------------------
 
