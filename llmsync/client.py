@@ -76,7 +76,8 @@ class Client:
         transport: sends the HTTP requests (``llmsync.transport``'s protocol); default
             ``RequestsTransport``.
         hooks: objects with any of ``on_request``, ``on_response``, ``on_retry``,
-            ``on_error``, ``on_tool_call``, ``on_tool_result`` (``llmsync.observe``).
+            ``on_error``, ``on_tool_call``, ``on_tool_result`` (``llmsync.observe``). They
+            belong to this process: a pickled client (Dask, multiprocessing) has none.
     """
 
     def __init__(
@@ -100,7 +101,7 @@ class Client:
             api_keys=dict(api_keys or {}), base_urls=dict(base_urls or {}), timeout=timeout,
             retry=retry, max_connections=max_connections, first_token_timeout=first_token_timeout,
             total_timeout=total_timeout, auth_file=auth_file, default_headers=dict(default_headers or {}),
-            proxies=dict(proxies or {}), verify=verify, hooks=list(self.hooks.hooks),
+            proxies=dict(proxies or {}), verify=verify,
         )
         self.timeout = _timeout_pair(timeout)
         self.retry = RetryPolicy.coerce(retry) or RetryPolicy()
