@@ -204,9 +204,11 @@ class TestCancelObject:
         cancel = Cancel()
         client = server.client()
         outcomes = []
-        threads = [threading.Thread(target=lambda: outcomes.append(timed(lambda: client.generate(MODEL, "hi",
-                                                                                               cancel=cancel))))
-                   for _ in range(2)]
+
+        def call():
+            outcomes.append(timed(lambda: client.generate(MODEL, "hi", cancel=cancel)))
+
+        threads = [threading.Thread(target=call) for _ in range(2)]
         for thread in threads:
             thread.start()
         assert wait_until(lambda: len(server.requests) == 2)
