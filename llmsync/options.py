@@ -153,7 +153,13 @@ class Request:
     Per-call settings: ``timeout``, ``retry`` (a ``RetryPolicy`` or an int: max_retries),
     ``extra_headers``, ``extra_query`` and ``extra_body`` (``extra`` is its alias).
     ``response_format`` is a JSON Schema dict or "json" (OpenAI's ``json_schema`` and
-    ``json_object`` forms are turned into these). ``extra`` is merged into the
+    ``json_object`` forms are turned into these), or a type (a dataclass, TypedDict,
+    pydantic model, ``List[T]``, ``Enum``, ``Literal``): its schema is then put in
+    ``response_format`` and the type in ``structured_output`` (``llmsync.structured``),
+    and ``Response.parsed`` is the instance; ``output_retries`` asks again that many
+    times when a reply does not parse. Sampling: ``top_p``, ``top_k``, ``seed``,
+    ``user`` (the end user's id), ``logprobs`` and ``top_logprobs`` (which implies
+    ``logprobs``). ``extra`` is merged into the
     provider's wire body last, for anything llmsync does not model yet.
     """
 
@@ -170,8 +176,15 @@ class Request:
     cache: Optional[CacheOptions] = None
     parallel_tool_calls: Optional[bool] = None
     parallel_tool_config: Optional[ParallelToolConfig] = None
-    response_format: Union[Dict[str, Any], str, None] = None
+    response_format: Union[Dict[str, Any], str, Any, None] = None  # Any: a type
     stop: Optional[List[str]] = None
+    top_p: Optional[float] = None
+    top_k: Optional[int] = None
+    seed: Optional[int] = None
+    user: Optional[str] = None
+    logprobs: Optional[bool] = None
+    top_logprobs: Optional[int] = None
+    output_retries: int = 0
     extra: Optional[Dict[str, Any]] = None
     stream: bool = False
     first_token_timeout: Optional[float] = None
@@ -181,6 +194,8 @@ class Request:
     extra_headers: Optional[Dict[str, str]] = None
     extra_query: Optional[Dict[str, str]] = None
     extra_body: Optional[Dict[str, Any]] = None
+    # Set from a type given as response_format; not an option of its own.
+    structured_output: Any = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         messages: Any = self.messages
@@ -204,7 +219,29 @@ class Request:
             value = getattr(self, name)
             if value is not None and not isinstance(value, dict):
                 raise InvalidRequestError(f"{name} must be a dict, got {value!r}")
-        self.response_format = normalize_response_format(self.response_format)
+        self._structure()
+
+    def _structure(self) -> None:
+        """``response_format`` in the form providers take, a type's schema included."""
+        value = self.response_format
+        if isinstance(value, type) or (value is not None and not isinstance(value, str)
+                                       and not hasattr(value, "keys")):
+            from .structured import output_for
+
+            self.structured_output = output_for(value)
+            self.response_format = self.structured_output.schema
+        else:
+            self.response_format = normalize_response_format(value)
+            if self.structured_output is not None and self.response_format != self.structured_output.schema:
+                self.structured_output = None  # with_options(response_format=...) replaced the type
+        if self.top_logprobs is not None and self.logprobs is None:
+            self.logprobs = True
+        if isinstance(self.output_retries, bool) or not isinstance(self.output_retries, int) \
+                or self.output_retries < 0:
+            raise InvalidRequestError(f"output_retries must be a whole number >= 0, got {self.output_retries!r}")
+        if self.output_retries and self.stream:
+            raise InvalidRequestError("output_retries works with generate and run, not with a stream: "
+                                      "a stream cannot take back the events it has shown")
 
     @property
     def thinking_level(self) -> Optional[ThinkingLevel]:
@@ -222,7 +259,7 @@ class Request:
 
     @classmethod
     def option_names(cls) -> List[str]:
-        return [f.name for f in fields(cls) if f.name not in ("model", "messages")]
+        return [f.name for f in fields(cls) if f.name not in ("model", "messages", "structured_output")]
 
 
 def _coerce_message(message: Any, index: int = 0) -> Message:

@@ -2,9 +2,11 @@
 
 ``function_schema`` describes a function's parameters: ``str``, ``int``, ``float``,
 ``bool``, ``list``/``List[X]`` (and sets, tuples, sequences), ``dict``/``Dict[str, X]``,
-``Optional``, ``Union`` (also ``X | Y``), ``Literal``, ``Enum``, dataclasses and
-``TypedDict`` (nested objects, inlined: some providers reject ``$ref``), ``Annotated[X,
-"description"]`` and ``Any``. Parameter descriptions come from the docstring's
+``Optional``, ``Union`` (also ``X | Y``), ``Literal``, ``Enum``, ``datetime``/``date``/
+``time`` (ISO 8601 strings), dataclasses and ``TypedDict`` (nested objects, inlined: some
+providers reject ``$ref``), pydantic v2 models (their own ``model_json_schema()``; pydantic
+is never imported here: a class is a pydantic model only if pydantic is already loaded),
+``Annotated[X, "description"]`` and ``Any``. Parameter descriptions come from the docstring's
 Google-style ``Args:`` or NumPy-style ``Parameters`` section; its first paragraph is the
 description of the function itself.
 
@@ -14,6 +16,7 @@ dataclass instances, tuples and sets) before a tool is called.
 """
 import collections.abc
 import dataclasses
+import datetime
 import enum
 import inspect
 import json
@@ -25,7 +28,7 @@ from .docstrings import Docstring, parse_docstring
 from .errors import InvalidRequestError
 
 __all__ = ["Docstring", "parse_docstring", "function_schema", "parameters_schema", "type_schema",
-           "type_hints", "validate", "convert"]
+           "type_hints", "validate", "convert", "is_pydantic_model"]
 
 Schema = Dict[str, Any]
 
@@ -40,6 +43,8 @@ _SCALARS: Dict[Any, Schema] = {
     str: {"type": "string"}, bool: {"type": "boolean"}, int: {"type": "integer"},
     float: {"type": "number"}, bytes: {"type": "string"}, type(None): {"type": "null"},
 }
+# JSON Schema "format" of the date and time types (RFC 3339 / ISO 8601 strings).
+_TIMES: Dict[Any, str] = {datetime.datetime: "date-time", datetime.date: "date", datetime.time: "time"}
 _ARRAYS = {list, set, frozenset, tuple, collections.abc.Sequence, collections.abc.MutableSequence,
            collections.abc.Set, collections.abc.MutableSet, collections.abc.Iterable,
            collections.abc.Collection}
@@ -164,6 +169,10 @@ class _Describer:
             tp = type(None)
         if tp in _SCALARS:
             return dict(_SCALARS[tp])
+        if tp in _TIMES:
+            return {"type": "string", "format": _TIMES[tp]}
+        if is_pydantic_model(tp):
+            return tp.model_json_schema()
         if isinstance(tp, type) and issubclass(tp, enum.Enum):
             return _enum_schema([member.value for member in tp])
         if dataclasses.is_dataclass(tp) and isinstance(tp, type):
@@ -232,7 +241,11 @@ class _Describer:
                         and f.default_factory is dataclasses.MISSING]
         properties = {}
         for name in names:
-            properties[name] = self.schema(hints.get(name, Any))
+            try:
+                properties[name] = self.schema(hints.get(name, Any))
+            except InvalidRequestError as exc:
+                self.seen.pop()
+                raise InvalidRequestError(f"{cls.__qualname__}.{name}: {exc.message}") from None
             if name in doc.params and "description" not in properties[name]:
                 properties[name]["description"] = doc.params[name]
         self.seen.pop()
@@ -250,6 +263,15 @@ def _own_doc(cls: type) -> Optional[str]:
     if not doc or doc.startswith(f"{cls.__name__}("):
         return None
     return doc
+
+
+def is_pydantic_model(tp: Any) -> bool:
+    """Whether ``tp`` is a pydantic v2 model class (never imports pydantic: a model class
+    exists only once its defining code imported it)."""
+    pydantic = sys.modules.get("pydantic")
+    base = getattr(pydantic, "BaseModel", None)
+    return (base is not None and isinstance(tp, type) and issubclass(tp, base)
+            and hasattr(tp, "model_json_schema"))
 
 
 def _is_typeddict(tp: Any) -> bool:
@@ -355,6 +377,10 @@ def convert(tp: Any, value: Any, localns: Optional[Mapping[str, Any]] = None) ->
         return value
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
         return tp(value)
+    if tp in _TIMES and isinstance(value, str):
+        return _parse_time(tp, value)
+    if is_pydantic_model(tp) and isinstance(value, dict):
+        return tp.model_validate(value)
     if dataclasses.is_dataclass(tp) and isinstance(tp, type) and isinstance(value, dict):
         hints = type_hints(tp, localns)
         return tp(**{name: convert(hints.get(name, Any), item, localns)
@@ -368,6 +394,15 @@ def convert(tp: Any, value: Any, localns: Optional[Mapping[str, Any]] = None) ->
     if isinstance(value, dict) and origin in _OBJECTS and len(args) == 2:
         return {key: convert(args[1], item, localns) for key, item in value.items()}
     return value
+
+
+def _parse_time(tp: Any, value: str) -> Any:
+    # fromisoformat reads a trailing "Z" only from Python 3.11 on
+    text = value[:-1] + "+00:00" if value.endswith(("Z", "z")) and tp is not datetime.date else value
+    try:
+        return tp.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{value!r} is not an ISO 8601 {_TIMES[tp]}") from None
 
 
 def _convert_list(tp: Any, origin: Any, args: Tuple[Any, ...], value: List[Any],
