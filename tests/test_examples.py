@@ -251,3 +251,28 @@ class TestBatchJob:
         results = module.main(["Oslo", "Lima"])
         assert [r.ok for r in sorted(results, key=lambda r: r.index)] == [True, False]
         assert "error: " in capsys.readouterr().out
+
+
+class TestObservability:
+    def test_runs_as_a_script_with_a_bar_spans_and_costs(self):
+        pytest.importorskip("opentelemetry.sdk")
+        result = subprocess.run([sys.executable, os.path.join(EXAMPLES, "observability.py")], env=offline_env(),
+                                capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stderr
+        spans = [line for line in result.stdout.splitlines() if line.startswith("[span] chat gpt-4o-mini")]
+        assert len(spans) == 9
+        assert all("provider=openai tokens=(10, 5)" in line for line in spans)
+        assert sum(line.endswith("retries=1") for line in spans) == 3  # every third topic was rate-limited once
+        assert "[span] nightly facts" in result.stdout
+        assert "9 replies, 135 tokens, $0.0000" in result.stdout and "3 retries, 0 errors" in result.stdout
+        assert "9/9" in result.stderr  # the tqdm bar
+
+    def test_the_cost_hook_counts_every_reply_and_retry(self, offline, monkeypatch, capsys):
+        module = load_example("observability")
+        monkeypatch.setattr(module, "start_tracing", lambda: None)  # the global tracer provider stays unset
+        outcome = module.main(["tides", "volcanoes", "bees"])
+        tracker = outcome["tracker"]
+        assert all(result.ok for result in outcome["results"])
+        assert (tracker.calls, tracker.tokens, tracker.retries, tracker.errors) == (3, 45, 1, 0)
+        assert tracker.cost > 0 and tracker.unpriced == 0
+        assert "      bees: A fact about bees." in capsys.readouterr().out
