@@ -266,3 +266,55 @@ def test_a_custom_transport_needs_no_socket():
     sent = transport.sent[0]
     assert isinstance(sent, HttpRequest) and sent.url == "https://api.openai.com/v1/chat/completions"
     assert sent.headers["Authorization"] == "Bearer sk-test-1234567890" and b'"hi"' in sent.body
+
+
+class TestProxies:
+    @pytest.fixture
+    def proxy(self):
+        """A loopback 'proxy' that records the request lines it gets and answers 502."""
+        lines = []
+
+        class Proxy(BaseHTTPRequestHandler):
+            def do_POST(self):
+                lines.append(self.requestline)
+                self.send_response(502)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        server = HTTPServer(("127.0.0.1", 0), Proxy)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        yield f"http://127.0.0.1:{server.server_port}", lines
+        server.shutdown()
+        server.server_close()
+
+    def client(self, **options):
+        return llmsync.Client(api_keys={"openai": "sk-test-1234567890"}, base_urls={"openai": "http://api.corp.test/v1"},
+                              retry=0, **options)
+
+    def test_the_environment_proxy_is_used(self, proxy, monkeypatch):
+        url, lines = proxy
+        monkeypatch.setenv("HTTP_PROXY", url)
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        with pytest.raises(llmsync.ProviderError):
+            self.client().generate(MODEL, "hi")
+        assert lines == ["POST http://api.corp.test/v1/chat/completions HTTP/1.1"]
+
+    def test_an_explicit_proxy_wins_over_the_environment(self, proxy, monkeypatch):
+        url, lines = proxy
+        monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # nothing listens there
+        with pytest.raises(llmsync.ProviderError):
+            self.client(proxies={"http": url}).generate(MODEL, "hi")
+        assert len(lines) == 1
+
+    def test_no_proxy_is_honoured(self, server, proxy, monkeypatch):
+        url, lines = proxy
+        monkeypatch.setenv("HTTP_PROXY", url)
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+        server.add(Reply(text="direct"))
+        assert server.client().generate(MODEL, "hi").content == "direct"
+        assert lines == []
