@@ -292,8 +292,8 @@ class TestProxies:
         server.server_close()
 
     def client(self, **options):
-        return llmsync.Client(api_keys={"openai": "sk-test-1234567890"}, base_urls={"openai": "http://api.corp.test/v1"},
-                              retry=0, **options)
+        return llmsync.Client(api_keys={"openai": "sk-test-1234567890"},
+                              base_urls={"openai": "http://api.corp.test/v1"}, retry=0, **options)
 
     def test_the_environment_proxy_is_used(self, proxy, monkeypatch):
         url, lines = proxy
