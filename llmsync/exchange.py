@@ -20,7 +20,7 @@ from .events import Completed, Event
 from .http_errors import check_stream_type, error_from_response, read_json, request_id
 from .options import RetryPolicy
 from .ratelimit import rate_limit_info
-from .redaction import remember
+from .redaction import remember, scrub
 from .retry import call_with_retry
 from .transport import PARSE_ERRORS, HttpRequest, Watch, foreign_error, translated
 from .types import Response
@@ -281,7 +281,9 @@ class Exchange:
         """Add what the HTTP exchange says about the reply."""
         now = time.monotonic()
         response.request_id = request_id(http.headers)
-        response.headers = dict(http.headers)
+        # Nothing secret: no cookies, and no key a gateway echoes back in a header.
+        response.headers = {name: scrub(value) for name, value in http.headers.items()
+                            if name.lower() != "set-cookie"}
         response.rate_limit = rate_limit_info(http.headers)
         response.attempts = self.attempts
         self.status = http.status  # the answering attempt's status, for the log (llmsync.observe)

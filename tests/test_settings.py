@@ -151,6 +151,13 @@ class TestSecretsByValue:
             corp_client(server, self.SECRET).generate(corp, "hi")
         assert self.SECRET not in str(info.value) and "***" in str(info.value)
 
+    def test_response_headers_keep_no_cookie_and_no_echoed_key(self, server, corp):
+        server.add(Reply(text="ok", headers={"X-Echo": f"token={self.SECRET}", "Set-Cookie": "session=abc"}))
+        response = corp_client(server, self.SECRET).generate(corp, "hi")
+        assert response.headers["X-Echo"] == "token=***"
+        assert not any(name.lower() == "set-cookie" for name in response.headers)
+        assert self.SECRET not in response.to_json()
+
     def test_log_records_never_show_a_key(self, server, corp, caplog):
         server.add(Reply.error(401, f"invalid token {self.SECRET}"))
         with caplog.at_level(logging.DEBUG, logger="llmsync"):
