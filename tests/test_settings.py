@@ -1,4 +1,5 @@
 """Per-call settings, what a response says about itself, secrets by value, the transport seam."""
+import json
 import logging
 import string
 from datetime import datetime, timezone
@@ -12,6 +13,7 @@ import llmsync
 from llmsync import InvalidRequestError
 from llmsync.testing import Reply
 from llmsync.providers.openai import ChatCompletionsProvider
+from llmsync.jsonl import result_line
 from llmsync.ratelimit import rate_limit_info
 from llmsync.testing import FakeServer
 from llmsync.transport import HttpRequest
@@ -199,7 +201,11 @@ class TestSecretsByValue:
             plan = client.explain("corp-gateway/m", "hi")
             with pytest.raises(llmsync.LLMError) as info:
                 client.generate("corp-gateway/m", "hi")
-        for text in (repr(plan), str(plan.headers), str(info.value), repr(info.value), repr(client)):
+        record = logging.LogRecord("llmsync", logging.INFO, __file__, 1, "failed: %s", (info.value.message,), None)
+        logging.getLogger("llmsync").filters[0].filter(record)
+        batch_line = json.dumps(result_line("item-1", error=info.value))
+        for text in (repr(plan), str(plan.headers), str(info.value), repr(info.value), repr(client),
+                     record.getMessage(), batch_line):
             assert secret not in text
 
     @pytest.mark.parametrize("bad", ["", "   ", "sk-abc\ndef"])
