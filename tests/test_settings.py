@@ -202,7 +202,8 @@ class TestSecretsByValue:
             with pytest.raises(llmsync.LLMError) as info:
                 client.generate("corp-gateway/m", "hi")
         record = logging.LogRecord("llmsync", logging.INFO, __file__, 1, "failed: %s", (info.value.message,), None)
-        logging.getLogger("llmsync").filters[0].filter(record)
+        for log_filter in logging.getLogger("llmsync").filters:
+            log_filter.filter(record)
         batch_line = json.dumps(result_line("item-1", error=info.value))
         for text in (repr(plan), str(plan.headers), str(info.value), repr(info.value), repr(client),
                      record.getMessage(), batch_line):
