@@ -12,7 +12,7 @@ _EXPORTS = {
     "Client": "client",
     "Plan": "client",
     "Stream": "stream",
-    "Cancel": "exchange",
+    "Cancel": "cancel",
     "Role": "types",
     "Message": "types",
     "Text": "types",
@@ -100,7 +100,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
                           RetryPolicy, ThinkingLevel)
     from .providers.base import Provider
     from .registry import get_provider, register_provider
-    from .exchange import Cancel
+    from .cancel import Cancel
     from .stream import Stream
     from .tools import RunResult, Tool, ToolExecutor, tool
     from .types import (Citation, Document, FinishReason, Image, Message, RateLimitInfo, ReasoningBlock, Response,

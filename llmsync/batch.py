@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, Iterator, Optional, Protocol, Set
 
 from .errors import CancelledError, InvalidRequestError, LLMError, RateLimitError
-from .exchange import Cancel
+from .cancel import Cancel
 from .options import Request
 from .types import Response
 

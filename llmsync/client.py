@@ -14,7 +14,8 @@ from .auth import ApiKey, AuthStore
 from .catalog import ModelMeta, lookup
 from .errors import InvalidRequestError, LLMError, LLMSyncWarning
 from .events import Event
-from .exchange import CLOSED, Cancel, Exchange, Prepared, Settings
+from .cancel import Cancel
+from .exchange import CLOSED, Exchange, Prepared, Settings
 from .fallback import FallbackExchange, models_of
 from .observe import Hooks, watch
 from .options import Request, RetryPolicy

@@ -8,13 +8,12 @@ deadline shuts it down, which wakes a thread blocked anywhere in connecting, sen
 waiting for headers or reading the body; the error that read then raises is explained
 by the watch's reason.
 """
-import heapq
-import itertools
 import threading
 import time
 from dataclasses import dataclass
-from typing import (TYPE_CHECKING, Any, Callable, Dict, Generator, Iterator, List, Optional, Set, Tuple)
+from typing import TYPE_CHECKING, Any, Callable, Dict, Generator, Iterator, Optional, Set, Tuple
 
+from .cancel import Cancel, schedule
 from .errors import CancelledError, InvalidRequestError, LLMError, NetworkError, StreamError, TimeoutError
 from .events import Completed, Event
 from .http_errors import check_stream_type, error_from_response, read_json, request_id
@@ -29,85 +28,9 @@ if TYPE_CHECKING:
     from .auth import ApiKey
     from .providers.base import Provider, StreamParser
 
-__all__ = ["Cancel", "Exchange", "Prepared", "Settings"]
+__all__ = ["Exchange", "Prepared", "Settings"]
 
 CANCELLED, CLOSED, FIRST_EVENT, COMPLETE_REPLY = "cancelled", "closed", "first event", "complete reply"
-
-
-class Cancel:
-    """A cancel button: ``cancel()`` from any thread ends every call it was given to.
-
-    Pass it as ``cancel=`` to ``generate``, ``stream``, ``run``, ``run_stream`` or
-    ``batch``. Blocking calls then raise ``CancelledError``; a stream ends quietly.
-    Cancelling twice is harmless; a call given an already cancelled ``Cancel`` ends
-    before any HTTP.
-    """
-
-    def __init__(self) -> None:
-        self._event = threading.Event()
-        self._lock = threading.Lock()
-        self._subscribers: Dict[int, Callable[[], None]] = {}
-        self._ids = itertools.count()
-
-    @property
-    def cancelled(self) -> bool:
-        return self._event.is_set()
-
-    def cancel(self) -> None:
-        """End every call using this ``Cancel``, now and later."""
-        with self._lock:
-            self._event.set()
-            subscribers = list(self._subscribers.values())
-        for callback in subscribers:
-            callback()
-
-    def subscribe(self, callback: Callable[[], None]) -> Callable[[], None]:
-        """Call ``callback`` on ``cancel`` (at once if cancelled); returns an unsubscribe."""
-        with self._lock:
-            if not self._event.is_set():
-                key = next(self._ids)
-                self._subscribers[key] = callback
-
-                def unsubscribe() -> None:
-                    with self._lock:
-                        self._subscribers.pop(key, None)
-
-                return unsubscribe
-        callback()
-        return lambda: None
-
-    def __repr__(self) -> str:
-        return f"Cancel(cancelled={self.cancelled})"
-
-
-class _Watchdog:
-    """One daemon thread that fires deadlines (shutting a watch down) at their time."""
-
-    def __init__(self) -> None:
-        self._heap: List[Tuple[float, int, Watch, str]] = []
-        self._ids = itertools.count()
-        self._condition = threading.Condition()
-        self._thread: Optional[threading.Thread] = None
-
-    def schedule(self, at: float, watch: Watch, reason: str) -> None:
-        with self._condition:
-            heapq.heappush(self._heap, (at, next(self._ids), watch, reason))
-            if self._thread is None or not self._thread.is_alive():  # also after a fork
-                self._thread = threading.Thread(target=self._run, name="llmsync-deadlines", daemon=True)
-                self._thread.start()
-            self._condition.notify()
-
-    def _run(self) -> None:
-        while True:
-            with self._condition:
-                while not self._heap or self._heap[0][0] > time.monotonic():
-                    timeout = self._heap[0][0] - time.monotonic() if self._heap else None
-                    self._condition.wait(timeout)
-                _, _, watch, reason = heapq.heappop(self._heap)
-            watch.shutdown(reason)  # a retired watch ignores it
-
-
-_watchdog = _Watchdog()
 
 
 @dataclass
@@ -240,9 +163,9 @@ class Exchange:
         request = HttpRequest(prepared.method, prepared.url, {**prepared.headers, **credentials}, prepared.body,
                               credential_headers=tuple(credentials))
         if self._total_at is not None:
-            _watchdog.schedule(self._total_at, watch, COMPLETE_REPLY)
+            schedule(self._total_at, watch, COMPLETE_REPLY)
         if first_event_deadline and self.settings.first_token_timeout is not None:
-            _watchdog.schedule(time.monotonic() + self.settings.first_token_timeout, watch, FIRST_EVENT)
+            schedule(time.monotonic() + self.settings.first_token_timeout, watch, FIRST_EVENT)
         try:
             response = self.transport.send(request, self.settings.timeout, watch, provider.id)
         except LLMError as error:
@@ -411,7 +334,7 @@ class Exchange:
         if self.stop_reason is not None:
             fresh.shutdown(self.stop_reason)
         elif self._total_at is not None:
-            _watchdog.schedule(self._total_at, fresh, COMPLETE_REPLY)
+            schedule(self._total_at, fresh, COMPLETE_REPLY)
 
     def _read_events(self, http: Any, parser: "StreamParser") -> Iterator[Event]:
         provider = self.provider

@@ -21,7 +21,7 @@ from typing import (Any, Callable, Deque, Dict, Generator, Iterable, Iterator, L
 
 from .errors import CancelledError, InvalidRequestError
 from .events import Event, ToolResult
-from .exchange import Cancel
+from .cancel import Cancel
 from .observe import tool_observer
 from .options import ParallelToolConfig, Request, _definition_of
 from .tool_binding import Tool, tool
