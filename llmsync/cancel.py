@@ -7,9 +7,10 @@ import heapq
 import itertools
 import threading
 import time
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Tuple
 
-from .transport import Watch
+if TYPE_CHECKING:
+    from .transport import Watch
 
 __all__ = ["Cancel", "schedule"]
 
@@ -64,12 +65,12 @@ class _Watchdog:
     """One daemon thread that fires deadlines (shutting a watch down) at their time."""
 
     def __init__(self) -> None:
-        self._heap: List[Tuple[float, int, Watch, str]] = []
+        self._heap: List[Tuple[float, int, "Watch", str]] = []
         self._ids = itertools.count()
         self._condition = threading.Condition()
         self._thread: Optional[threading.Thread] = None
 
-    def schedule(self, at: float, watch: Watch, reason: str) -> None:
+    def schedule(self, at: float, watch: "Watch", reason: str) -> None:
         with self._condition:
             heapq.heappush(self._heap, (at, next(self._ids), watch, reason))
             if self._thread is None or not self._thread.is_alive():  # also after a fork
@@ -90,7 +91,7 @@ class _Watchdog:
 _watchdog = _Watchdog()
 
 
-def schedule(at: float, watch: Watch, reason: str) -> None:
+def schedule(at: float, watch: "Watch", reason: str) -> None:
     """Shut ``watch`` down for ``reason`` at ``at`` (``time.monotonic()``), unless it is
     retired first."""
     _watchdog.schedule(at, watch, reason)
