@@ -15,6 +15,8 @@ from ..registry import split_model
 from .anthropic_messages import PROVIDER_ID, apply_cache, apply_tools, conversation
 from .anthropic_stream import STOP_REASONS, AnthropicParser, parse_usage
 from .base import ErrorInfo, Provider, StreamParser, WirePlan
+from .sampling import unsupported
+from .structured_forms import ANTHROPIC, adapt, fallback_instructions
 
 __all__ = ["AnthropicProvider", "AnthropicParser", "providers", "parse_usage", "STOP_REASONS"]
 
@@ -143,19 +145,62 @@ class AnthropicProvider(Provider):
                 body["temperature"] = request.temperature
         if request.stop:
             body["stop_sequences"] = list(request.stop)
+        self._apply_sampling(request, model, body, adjustments)
         apply_tools(request, body)
         if request.response_format is not None:
-            if isinstance(request.response_format, dict):
-                body.setdefault("output_config", {})["format"] = {
-                    "type": "json_schema", "schema": request.response_format}
-            else:
-                adjustments.append('response_format "json" ignored: Anthropic takes only a JSON Schema')
+            self._apply_format(request, model, body, adjustments)
         if request.cache is not None:
             apply_cache(request.cache, body, adjustments)
         if request.stream:
             body["stream"] = True
         # No anthropic-beta header: adaptive thinking, effort, 1h cache TTL and PDFs are GA.
         return WirePlan("/messages", body, {"anthropic-version": API_VERSION}, adjustments)
+
+    def takes_output_format(self, model: str) -> bool:
+        """Structured outputs (``output_config.format``): GA, no beta header, on Claude
+        Haiku/Sonnet/Opus 4.5 and later (build-with-claude/structured-outputs)."""
+        generation = _generation(model)
+        if generation is not None:
+            return generation >= (4, 5)
+        return not model.startswith(("claude-3", "claude-2", "claude-instant"))
+
+    def _apply_format(self, request: Request, model: str, body: Dict[str, Any], adjustments: List[str]) -> None:
+        value = request.response_format
+        if not isinstance(value, dict):
+            adjustments.append('response_format "json" ignored: Anthropic takes only a JSON Schema')
+            return
+        schema: Optional[Dict[str, Any]] = value
+        if request.structured_output is not None:  # a type's schema: made fit for constrained decoding
+            schema, notes = adapt(value, ANTHROPIC)
+            adjustments.extend(notes)
+        if schema is not None and self.takes_output_format(model):
+            body.setdefault("output_config", {})["format"] = {"type": "json_schema", "schema": schema}
+            return
+        reason = "the schema does not fit" if schema is None else f"{model} has no structured outputs"
+        adjustments.append(f"response_format sent as instructions in the system prompt: {reason}")
+        text = fallback_instructions(value)
+        body["system"] = f"{body['system']}\n\n{text}" if body.get("system") else text
+
+    def _apply_sampling(self, request: Request, model: str, body: Dict[str, Any], adjustments: List[str]) -> None:
+        """``top_p``/``top_k`` where the model takes sampling parameters; with thinking on,
+        "top_p ... between 1 and 0.95" and no top_k (extended-thinking docs);
+        ``metadata.user_id`` for the user. No seed or logprobs."""
+        unsupported(request, ("seed", "logprobs"), "Anthropic", adjustments)
+        if request.user is not None:
+            body["metadata"] = {"user_id": request.user}
+        if not self.takes_sampling(model):
+            unsupported(request, ("top_p", "top_k"), model, adjustments)
+            return
+        if request.top_k is not None:
+            if "thinking" in body:
+                adjustments.append("top_k dropped: Anthropic does not allow it with thinking on")
+            else:
+                body["top_k"] = request.top_k
+        if request.top_p is not None:
+            if "thinking" in body and request.top_p < 0.95:
+                adjustments.append("top_p dropped: with thinking on Anthropic takes only 0.95 to 1")
+            else:
+                body["top_p"] = request.top_p
 
     def _max_tokens(self, request: Request, model: str) -> int:
         if request.max_tokens is not None:

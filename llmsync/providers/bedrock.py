@@ -25,6 +25,8 @@ from .base import ErrorInfo, Provider, StreamParser, WirePlan
 from .bedrock_auth import AwsSigner, environment_region
 from .bedrock_messages import apply_cache, conversation, tool_config
 from .bedrock_stream import BedrockParser, decode_event_stream, is_context_length, require_botocore
+from .sampling import unsupported
+from .structured_forms import ANTHROPIC, adapt, fallback_instructions, wire_name
 
 __all__ = ["BedrockProvider", "providers"]
 
@@ -143,6 +145,7 @@ class BedrockProvider(Provider):
                 adjustments.append("temperature dropped: Claude does not allow it with thinking on")
             else:
                 inference["temperature"] = request.temperature
+        self._apply_sampling(request, model, body, inference, adjustments)
         if inference:
             body["inferenceConfig"] = inference
         tools = tool_config(request, turns, adjustments)
@@ -158,13 +161,44 @@ class BedrockProvider(Provider):
         return WirePlan(f"/model/{quote(model, safe='')}/{operation}", body, {}, adjustments)
 
     def _apply_format(self, request: Request, body: Dict[str, Any], adjustments: List[str]) -> None:
-        """``outputConfig.textFormat`` (OutputFormat: ``json_schema``, the schema as a string)."""
-        if isinstance(request.response_format, dict):
-            body.setdefault("outputConfig", {})["textFormat"] = {
-                "type": "json_schema",
-                "structure": {"jsonSchema": {"schema": json.dumps(request.response_format), "name": "response"}}}
-        elif request.response_format is not None:
-            adjustments.append('response_format "json" ignored: Bedrock Converse takes only a JSON Schema')
+        """``outputConfig.textFormat`` (OutputFormat: ``json_schema``, the schema as a string).
+
+        A type's schema gets the JSON Schema limits of Claude's structured outputs (which
+        Bedrock documents for its models too); one that does not fit goes in the system
+        prompt instead.
+        """
+        value = request.response_format
+        if not isinstance(value, dict):
+            if value is not None:
+                adjustments.append('response_format "json" ignored: Bedrock Converse takes only a JSON Schema')
+            return
+        schema: Optional[Dict[str, Any]] = value
+        if request.structured_output is not None:
+            schema, notes = adapt(value, ANTHROPIC)
+            adjustments.extend(notes)
+        if schema is None:
+            adjustments.append("response_format sent as instructions in the system prompt: the schema does not fit")
+            body.setdefault("system", []).append({"text": fallback_instructions(value)})
+            return
+        body.setdefault("outputConfig", {})["textFormat"] = {
+            "type": "json_schema",
+            "structure": {"jsonSchema": {"schema": json.dumps(schema), "name": wire_name(schema)}}}
+
+    def _apply_sampling(self, request: Request, model: str, body: Dict[str, Any], inference: Dict[str, Any],
+                        adjustments: List[str]) -> None:
+        """``inferenceConfig.topP``; ``top_k`` only for Claude, as a model field
+        (``additionalModelRequestFields.top_k``, Bedrock's Anthropic parameters page).
+        Converse has no seed, end-user id or logprobs."""
+        unsupported(request, ("seed", "user", "logprobs"), "Bedrock Converse", adjustments)
+        if request.top_p is not None:
+            inference["topP"] = request.top_p
+        if request.top_k is not None:
+            if _claude(model) is None:
+                adjustments.append(f"top_k dropped: Bedrock Converse takes it only for Claude, not {model}")
+            elif "thinking" in body.get("additionalModelRequestFields", {}):
+                adjustments.append("top_k dropped: Claude does not allow it with thinking on")
+            else:
+                body.setdefault("additionalModelRequestFields", {})["top_k"] = request.top_k
 
     def _apply_reasoning(self, request: Request, model: str, body: Dict[str, Any],
                          inference: Dict[str, Any], adjustments: List[str]) -> None:

@@ -12,12 +12,13 @@ import json
 import os
 import re
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Type
+from typing import Any, Callable, Dict, FrozenSet, List, Mapping, Optional, Tuple, Type
 
 from ..options import Request, ThinkingLevel
 from ..types import Message, ReasoningBlock, Response, Role
 from .base import LEVEL_ORDER, LEVEL_WIRE, ErrorInfo, Provider, WirePlan, clamp_level
 from .openai import ChatCompletionsParser, ChatCompletionsProvider
+from .sampling import SAMPLING
 
 __all__ = ["Vendor", "VENDORS", "CompatProvider", "OpenRouterProvider", "CompatParser", "providers",
            "mistral_tool_call_id"]
@@ -171,6 +172,12 @@ def _no_stream_options(provider: "CompatProvider", request: Request, model: str,
     plan.body.pop("stream_options", None)
 
 
+def _random_seed(provider: "CompatProvider", request: Request, model: str, plan: WirePlan) -> None:
+    # Mistral names the seed random_seed (docs.mistral.ai API, chat completion request).
+    if "seed" in plan.body:
+        plan.body["random_seed"] = plan.body.pop("seed")
+
+
 def _no_stop_on_reasoning(provider: "CompatProvider", request: Request, model: str, plan: WirePlan) -> None:
     # docs.x.ai reasoning guide: "presencePenalty, frequencyPenalty and stop parameters are
     # not supported by reasoning models. Adding them in the request would result in an error."
@@ -203,6 +210,10 @@ class Vendor:
         provider_class: the ``CompatProvider`` subclass built from this row.
         context_errors: lower-case words of the vendor's error type, code or message that
             mark a context overflow (a ``ContextLengthError``).
+        sampling: the sampling options it takes (``top_p``, ``top_k``, ``seed``, ``user``,
+            ``logprobs``); the others are dropped with an adjustment.
+        structured: "strict" (``json_schema`` with ``strict: true``), "json_schema" (no
+            strict flag) or "json_object" (JSON mode; the schema goes in the system prompt).
     """
 
     id: str
@@ -218,6 +229,8 @@ class Vendor:
     parser: Type[CompatParser] = CompatParser
     provider_class: Optional[Type["CompatProvider"]] = None
     context_errors: Tuple[str, ...] = ()
+    sampling: FrozenSet[str] = SAMPLING
+    structured: str = "json_schema"
 
 
 class CompatProvider(ChatCompletionsProvider):
@@ -230,6 +243,8 @@ class CompatProvider(ChatCompletionsProvider):
         self.env_keys = (vendor.key_env,)
         self.requires_key = vendor.requires_key
         self.max_tokens_field = vendor.max_tokens_field
+        self.sampling = vendor.sampling
+        self.structured_mode = vendor.structured
 
     # -- reasoning effort: the catalog first, then the row's prefix rules -----------------
 
@@ -368,32 +383,41 @@ VENDORS: Tuple[Vendor, ...] = (
     # "xhigh", "high", "medium", "low", "minimal" or "none"; OpenRouter maps it per model.
     Vendor("openrouter", "https://openrouter.ai/api/v1", "OPENROUTER_API_KEY",
            effort=(("", _same(*LEVEL_ORDER)),), effort_path=("reasoning", "effort"),
-           parser=OpenRouterParser, provider_class=OpenRouterProvider),
+           parser=OpenRouterParser, provider_class=OpenRouterProvider,
+           structured="strict"),  # openrouter.ai/docs/structured-outputs: "strict": true
     # xAI API reference: max_tokens is "DEPRECATED in favor of max_completion_tokens".
     # reasoning_effort only on the models the catalog lists levels for: the others
     # answer 400 "does not support parameter reasoningEffort" (docs.x.ai reasoning guide).
     Vendor("xai", "https://api.x.ai/v1", "XAI_API_KEY", max_tokens_field="max_completion_tokens",
-           quirks=(_no_stop_on_reasoning,)),
+           quirks=(_no_stop_on_reasoning,), sampling=SAMPLING - {"top_k"}),
     # api-docs.deepseek.com/guides/thinking_mode: {"thinking": {"type": "disabled"}} turns
     # thinking off; reasoning_effort "low/high/max"; reasoning_content given during tool
     # calls "must be passed back" in later requests.
     Vendor("deepseek", "https://api.deepseek.com", "DEEPSEEK_API_KEY",
            effort=(("deepseek-v4", {"low": "low", "high": "high", "xhigh": "max"}),),
-           thinking_off={"thinking": {"type": "disabled"}}, echo_reasoning="reasoning_content"),
+           thinking_off={"thinking": {"type": "disabled"}}, echo_reasoning="reasoning_content",
+           # api-docs.deepseek.com/guides/json_mode: JSON Output is {"type": "json_object"}
+           # with the format described in the prompt; the API takes no seed, top_k or user.
+           structured="json_object", sampling=frozenset({"top_p", "logprobs"})),
     # Groq's API added max_completion_tokens in place of max_tokens (groq-python#175);
     # console.groq.com/docs/reasoning: gpt-oss takes low|medium|high, qwen3 none|default.
     # Groq 400s on reasoning_content in assistant messages (agentjido/req_llm#772): no echo.
     Vendor("groq", "https://api.groq.com/openai/v1", "GROQ_API_KEY",
            max_tokens_field="max_completion_tokens",
            effort=(("openai/gpt-oss", _same("low", "medium", "high")),
-                   ("qwen/qwen3", {"none": "none", "medium": "default"}))),
+                   ("qwen/qwen3", {"none": "none", "medium": "default"})),
+           # console.groq.com/docs/openai: logprobs and top_logprobs are not supported.
+           sampling=frozenset({"top_p", "seed", "user"})),
     # Mistral Small 4: "Reasoning effort supported are only none and high" (SGLang's
     # Mistral-Small-4 cookbook, @ai-sdk/mistral). Mistral answers 422 "extra_forbidden"
     # to max_completion_tokens (editor-code-assistant/eca#231), so max_tokens it is.
     Vendor("mistral", "https://api.mistral.ai/v1", "MISTRAL_API_KEY",
            effort=(("mistral-small-2603", _same("none", "high")),
                    ("mistral-small-latest", _same("none", "high"))),
-           quirks=(_mistral_tool_ids, _tool_choice_any, _no_stream_options), parser=MistralParser),
+           quirks=(_mistral_tool_ids, _tool_choice_any, _no_stream_options, _random_seed), parser=MistralParser,
+           # 422 "extra_forbidden" on fields it lacks: no top_k, user or logprobs.
+           # docs.mistral.ai custom structured outputs: json_schema with "strict": true.
+           sampling=frozenset({"top_p", "seed"}), structured="strict"),
     # docs.ollama.com/api/openai-compatibility: no key needed locally. ollama's
     # openai/openai.go reads max_tokens (not max_completion_tokens) and accepts
     # reasoning_effort "high", "medium", "low" or "none" for any model.
@@ -433,7 +457,7 @@ VENDORS: Tuple[Vendor, ...] = (
     # max_completion_tokens; gpt-oss takes reasoning_effort low|medium|high.
     Vendor("cerebras", "https://api.cerebras.ai/v1", "CEREBRAS_API_KEY", max_tokens_field="max_completion_tokens",
            effort=(("gpt-oss", _same("low", "medium", "high")),),
-           context_errors=("context_length_exceeded", "maximum context length")),
+           context_errors=("context_length_exceeded", "maximum context length"), sampling=SAMPLING - {"top_k"}),
     # docs.perplexity.ai: POST https://api.perplexity.ai/chat/completions (no /v1);
     # sources come as top-level "search_results" / "citations", read by the shared parser.
     Vendor("perplexity", "https://api.perplexity.ai", "PERPLEXITY_API_KEY",

@@ -16,6 +16,7 @@ from ..types import Document, Image, Message, ReasoningBlock, Role, Text, ToolCh
 from .base import ErrorInfo, Provider, WirePlan, clamp_level, split_data_url
 from .gemini_schema import json_schema
 from .gemini_stream import FINISH_REASONS, PROVIDER_ID, SERVER_PARTS, GeminiParser, parse_usage
+from .sampling import unsupported
 
 __all__ = ["GeminiProvider", "GeminiParser", "providers", "parse_usage", "FINISH_REASONS"]
 
@@ -45,6 +46,19 @@ _LEVEL_RULES: List[Tuple[str, List[str]]] = [
     ("pro", ["low", "medium", "high"]),
     ("", ["minimal", "low", "medium", "high"]),
 ]
+
+
+def _sampling(request: Request, config: Dict[str, Any], adjustments: List[str]) -> None:
+    """GenerationConfig ``topP``, ``topK``, ``seed``, ``responseLogprobs`` + ``logprobs``
+    (the number of top candidates per step); Gemini has no end-user id."""
+    unsupported(request, ("user",), "Gemini", adjustments)
+    for name, wire in (("top_p", "topP"), ("top_k", "topK"), ("seed", "seed")):
+        if getattr(request, name) is not None:
+            config[wire] = getattr(request, name)
+    if request.logprobs:
+        config["responseLogprobs"] = True
+        if request.top_logprobs is not None:
+            config["logprobs"] = request.top_logprobs
 
 
 class GeminiProvider(Provider):
@@ -114,6 +128,7 @@ class GeminiProvider(Provider):
             config["temperature"] = request.temperature
         if request.stop:
             config["stopSequences"] = list(request.stop)
+        _sampling(request, config, adjustments)
         if request.response_format is not None:
             config["responseMimeType"] = "application/json"
             if isinstance(request.response_format, dict):

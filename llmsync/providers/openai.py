@@ -4,7 +4,7 @@ OpenAI-compatible family in ``compat.py``.
 Wire reference: platform.openai.com/docs/api-reference/chat and openai-python
 ``src/openai/types/chat/`` (chat_completion_chunk.py, completion_create_params.py).
 """
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Dict, FrozenSet, List, Mapping, Optional
 
 from ..builder import token_count, usage_of
 from ..catalog import ModelMeta
@@ -14,6 +14,8 @@ from ..options import Request, ThinkingLevel
 from ..types import Citation, Document, FinishReason, Image, Message, Role, Text, TokenLogprob, ToolChoice, Usage
 from .base import (LEVEL_WIRE, ErrorInfo, Provider, StreamParser, WirePlan, clamp_level, data_url, reasons_at,
                    reply_error)
+from .sampling import SAMPLING, chat_sampling
+from .structured_forms import add_system_text, fallback_instructions, json_schema_form
 
 __all__ = ["ChatCompletionsProvider", "ChatCompletionsParser", "OpenAIProvider", "providers", "parse_usage",
            "openai_reasoning_levels", "describe_openai_error", "is_chat_model"]
@@ -210,6 +212,11 @@ class ChatCompletionsProvider(Provider):
     path = "/chat/completions"
     max_tokens_field = "max_tokens"
     extra_headers: Dict[str, str] = {}
+    sampling: FrozenSet[str] = SAMPLING  # the sampling options the endpoint takes
+    user_field = "user"
+    # "strict": json_schema with strict: true for a type's schema; "json_schema": without
+    # strict; "json_object": JSON mode, the schema in the system prompt.
+    structured_mode = "strict"
 
     # -- model knowledge (catalog first, then the provider's own rules) -------------------
 
@@ -257,12 +264,28 @@ class ChatCompletionsProvider(Provider):
                 body["temperature"] = request.temperature
         if request.stop:
             body["stop"] = list(request.stop)
+        chat_sampling(request, body, adjustments, self.sampling, f"{self.id}/{model}", self.user_field,
+                      reasons_at(self.reasoning_levels(model), body.get("reasoning_effort")))
         if request.response_format is not None:
-            body["response_format"] = _response_format(request.response_format)
+            self.apply_response_format(request, body, adjustments)
         if request.stream:
             body["stream"] = True
             body["stream_options"] = {"include_usage": True}
         return WirePlan(self.path, body, dict(self.extra_headers), adjustments)
+
+    def apply_response_format(self, request: Request, body: Dict[str, Any], adjustments: List[str]) -> None:
+        """``response_format`` as this endpoint takes it (see ``structured_mode``)."""
+        value = request.response_format
+        if not isinstance(value, dict):
+            body["response_format"] = {"type": "json_object"}
+        elif self.structured_mode == "json_object":
+            body["response_format"] = {"type": "json_object"}
+            add_system_text(body["messages"], fallback_instructions(value))
+            adjustments.append(f"{self.id} takes JSON mode but no JSON Schema: sent json_object, "
+                               "the schema in the system prompt")
+        else:
+            body["response_format"] = {"type": "json_schema", "json_schema": json_schema_form(
+                request, adjustments, strict=self.structured_mode == "strict")}
 
     def apply_reasoning(self, request: Request, model: str, body: Dict[str, Any],
                         adjustments: List[str]) -> None:
@@ -352,13 +375,6 @@ def _wire_part(part: Any) -> Dict[str, Any]:
     raise InvalidRequestError(f"unsupported content part {part!r}")
 
 
-def _response_format(value: Any) -> Dict[str, Any]:
-    if value == "json":
-        return {"type": "json_object"}
-    return {"type": "json_schema",
-            "json_schema": {"name": str(value.get("title") or "response"), "schema": value}}
-
-
 # OpenAI reasoning models by family, for ids the catalog does not know (newest first).
 # Source: platform.openai.com/docs/api-reference/chat/create#reasoning_effort
 _OPENAI_LEVELS = [
@@ -402,6 +418,10 @@ class OpenAIProvider(ChatCompletionsProvider):
     env_keys = ("OPENAI_API_KEY",)
     # max_tokens "is not compatible with o-series models" (completion_create_params.py)
     max_tokens_field = "max_completion_tokens"
+    # No top_k. `user` is deprecated: "replaced by safety_identifier and
+    # prompt_cache_key" (completion_create_params.py).
+    sampling = SAMPLING - {"top_k"}
+    user_field = "safety_identifier"
 
     def reasoning_levels(self, model: str) -> Optional[List[str]]:
         return openai_reasoning_levels(model, self.model_meta(model))

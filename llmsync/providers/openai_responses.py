@@ -11,7 +11,6 @@ response_stream_event.py, response_reasoning_item_param.py, function_tool_param.
 response_error_event.py).
 """
 import logging
-import re
 from typing import Any, Callable, Dict, List, Mapping, Optional, Set
 
 from ..builder import ResponseBuilder, usage_of
@@ -23,6 +22,8 @@ from ..types import Citation, FinishReason, ReasoningBlock, ServerToolCall, Tool
 from .base import LEVEL_WIRE, ErrorInfo, Provider, StreamParser, WirePlan, clamp_level, reasons_at, reply_error
 from .openai import describe_openai_error, is_chat_model, openai_reasoning_levels
 from .responses_items import PROVIDER_ID, instructions, wire_input
+from .sampling import chat_sampling
+from .structured_forms import json_schema_form
 
 __all__ = ["OpenAIResponsesProvider", "ResponsesParser", "parse_usage", "providers"]
 
@@ -34,7 +35,6 @@ log = logging.getLogger("llmsync")
 
 _INCOMPLETE = {"max_output_tokens": FinishReason.LENGTH, "content_filter": FinishReason.CONTENT_FILTER}
 _RETRYABLE_CODES = {"server_error", "rate_limit_exceeded"}
-_SCHEMA_NAME = re.compile(r"[^A-Za-z0-9_-]+")
 
 
 def parse_usage(usage: Any) -> Optional[Usage]:
@@ -292,13 +292,21 @@ _HANDLERS: Dict[str, Callable[[ResponsesParser, Dict[str, Any]], List[Event]]] =
 # -- request -----------------------------------------------------------------------------
 
 
-def _text_format(value: Any) -> Dict[str, Any]:
-    if value == "json":
+def _text_format(request: Request, adjustments: List[str]) -> Dict[str, Any]:
+    """``text.format``: flat ``{"type": "json_schema", "name", "schema", "strict"}``
+    (response_format_text_json_schema_config_param.py)."""
+    if request.response_format == "json":
         return {"format": {"type": "json_object"}}
-    name = _SCHEMA_NAME.sub("_", str(value.get("title") or "response"))[:64]
-    # strict: false because an arbitrary schema is rarely strict-compatible (strict needs
-    # additionalProperties: false and every property required).
-    return {"format": {"type": "json_schema", "name": name, "schema": value, "strict": False}}
+    form = json_schema_form(request, adjustments)
+    # strict: false for a schema the caller wrote: an arbitrary schema is rarely
+    # strict-compatible (strict needs additionalProperties: false, every property required).
+    form.setdefault("strict", False)
+    return {"format": {"type": "json_schema", **form}}
+
+
+# The Responses API takes top_p and safety_identifier; no seed or top_k. Its logprobs
+# (include "message.output_text.logprobs") are not read by llmsync yet.
+_RESPONSES_SAMPLING = frozenset({"top_p", "user"})
 
 
 class OpenAIResponsesProvider(Provider):
@@ -359,8 +367,10 @@ class OpenAIResponsesProvider(Provider):
                 body["temperature"] = request.temperature
         if request.stop:
             adjustments.append("stop sequences dropped: the Responses API has no stop parameter")
+        chat_sampling(request, body, adjustments, _RESPONSES_SAMPLING, f"the Responses API ({model})",
+                      "safety_identifier", reasons_at(self.reasoning_levels(model), effort))
         if request.response_format is not None:
-            body["text"] = _text_format(request.response_format)
+            body["text"] = _text_format(request, adjustments)
         body["store"] = False
         if self.may_reason(model):
             body["include"] = ["reasoning.encrypted_content"]
