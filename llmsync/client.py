@@ -23,6 +23,7 @@ from .providers.base import Provider
 from .redaction import redact, remember
 from .registry import get_provider, split_model
 from .stream import Stream
+from .structured import with_output_retries
 from .transport import RequestsTransport, Timeout, dumps
 from .types import Message, Response
 
@@ -152,10 +153,11 @@ class Client:
 
     def send(self, request: Request, cancel: Optional[Cancel] = None) -> Any:
         """Send a ``Request``: a ``Stream`` if ``request.stream``, else a ``Response``."""
-        exchange = self.exchange(request, cancel)
         if request.stream:
-            return Stream(exchange)
-        return exchange.response()
+            return Stream(self.exchange(request, cancel))
+        if request.output_retries:  # a structured reply that does not parse is asked for again
+            return with_output_retries(request, lambda again: self.exchange(again, cancel).response())
+        return self.exchange(request, cancel).response()
 
     def explain(self, model: str, messages: Union[str, List[Message]], **options: Any) -> Plan:
         """The exact wire request that would be sent, with keys redacted; nothing is sent."""

@@ -8,6 +8,8 @@ deadline shuts it down, which wakes a thread blocked anywhere in connecting, sen
 waiting for headers or reading the body; the error that read then raises is explained
 by the watch's reason.
 """
+import os
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -21,6 +23,7 @@ from .options import RetryPolicy
 from .ratelimit import rate_limit_info
 from .redaction import remember, scrub
 from .retry import call_with_retry
+from .structured import finish as finish_structured
 from .transport import PARSE_ERRORS, HttpRequest, Watch, foreign_error, translated
 from .types import Response
 
@@ -31,6 +34,7 @@ if TYPE_CHECKING:
 __all__ = ["Exchange", "Prepared", "Settings"]
 
 CANCELLED, CLOSED, FIRST_EVENT, COMPLETE_REPLY = "cancelled", "closed", "first event", "complete reply"
+_GUARD_ENV, _GUARD_MODULE = "LLMSYNC_ALLOW_REAL_REQUESTS", "llmsync.testing.guard"
 
 
 @dataclass
@@ -138,6 +142,10 @@ class Exchange:
     def _send(self, first_event_deadline: bool) -> Any:
         """Send one attempt; return the response once its headers are in and its status is OK."""
         self._check_stopped()
+        if _GUARD_ENV in os.environ or _GUARD_MODULE in sys.modules:  # llmsync.testing.guard
+            from .testing.guard import check_request
+
+            check_request(self.prepared.url, self.provider.id)
         self.attempts += 1
         provider, prepared = self.provider, self.prepared
         watch = Watch()
@@ -230,7 +238,7 @@ class Exchange:
         """
         self._begin()
         try:
-            return self._retrying(self._whole_reply)
+            return finish_structured(self._retrying(self._whole_reply), self.prepared.request)
         except LLMError as error:
             if self.stop_reason is not None and not isinstance(error, CancelledError):
                 raise self._cancelled_error() from error

@@ -1,7 +1,8 @@
 """``Stream``: the blocking iterator over one streamed reply."""
 from typing import TYPE_CHECKING, Iterator, Optional
 
-from .events import Event
+from .events import Completed, Event
+from .structured import finish as finish_structured
 from .types import Response
 
 if TYPE_CHECKING:
@@ -39,7 +40,10 @@ class Stream:
             # The generator refers to the exchange, never to this object, so dropping
             # the last reference to a Stream (a `break` out of a for loop) finalizes it.
             self._iterator = self._exchange.events()
-        return next(self._iterator)
+        event = next(self._iterator)
+        if isinstance(event, Completed):  # the whole reply is in: parse a structured one
+            finish_structured(event.response, getattr(getattr(self._exchange, "prepared", None), "request", None))
+        return event
 
     def close(self) -> None:
         """Stop the stream and release its connection at once (from any thread)."""
