@@ -89,6 +89,13 @@ def _text(reply: Reply) -> str:
     return reply.text + reply.refusal
 
 
+def _logprobs(reply: Reply) -> Dict[str, Any]:
+    """``logprobsResult``: ``chosenCandidates`` and, per step, ``topCandidates``."""
+    return {"chosenCandidates": [{"token": t.token, "logProbability": t.logprob} for t in reply.logprobs],
+            "topCandidates": [{"candidates": [{"token": c.token, "logProbability": c.logprob} for c in t.top]}
+                              for t in reply.logprobs]}
+
+
 class GeminiFormat(WireFormat):
     """Gemini ``generateContent``; streaming is chosen by the path, not the body."""
 
@@ -124,6 +131,8 @@ class GeminiFormat(WireFormat):
         count = len(groups) + 1
         events = [sse(self._chunk(model, parts, _usage(reply, (i + 1) / count))) for i, parts in enumerate(groups)]
         final = self._chunk(model, [last], _usage(reply), _FINISH[reply.finish])
+        if reply.logprobs:
+            final["candidates"][0]["logprobsResult"] = _logprobs(reply)
         if _grounding(reply):
             final["candidates"][0]["groundingMetadata"] = _grounding(reply)
         events.append(sse(final))
@@ -140,6 +149,8 @@ class GeminiFormat(WireFormat):
         if reply.reasoning and not reply.tool_calls and reply.signature:
             parts[-1]["thoughtSignature"] = reply.signature
         body = self._chunk(model, parts or [{"text": ""}], _usage(reply), _FINISH[reply.finish])
+        if reply.logprobs:
+            body["candidates"][0]["logprobsResult"] = _logprobs(reply)
         if _grounding(reply):
             body["candidates"][0]["groundingMetadata"] = _grounding(reply)
         return body

@@ -1,9 +1,12 @@
 """``Reply``: one scripted answer of the fake server, independent of any wire format."""
+import dataclasses
+import datetime
+import enum
 import json
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
-from ..types import Citation, FinishReason, ServerToolCall, ToolCall, Usage
+from ..types import Citation, FinishReason, ServerToolCall, TokenLogprob, ToolCall, Usage
 
 __all__ = ["Reply"]
 
@@ -25,6 +28,10 @@ class Reply:
     Responses ``web_search_call``/``code_interpreter_call``, Gemini ``executableCode`` +
     ``codeExecutionResult``; Chat Completions has none).
 
+    ``logprobs`` (``TokenLogprob``s with their ``top``) are sent where the format has
+    them (OpenAI Chat ``choices[].logprobs``, Gemini ``logprobsResult``).
+    ``Reply.structured(value)`` answers a ``response_format`` type with ``value``'s JSON.
+
     Faults: ``status`` with ``error_message`` (or a raw ``body``), ``headers``;
     ``delay_before`` stalls before the first byte, ``delay_between`` between events,
     ``stall`` seconds before event number ``stall_after``;
@@ -41,6 +48,7 @@ class Reply:
     refusal: str = ""
     citations: List[Citation] = field(default_factory=list)
     server_tool_calls: List[ServerToolCall] = field(default_factory=list)
+    logprobs: List[TokenLogprob] = field(default_factory=list)
     usage: Optional[Usage] = field(default_factory=lambda: Usage(10, 5, 15))
     finish_reason: Optional[FinishReason] = None
     chunk_size: int = 8
@@ -71,6 +79,18 @@ class Reply:
         return cls(tool_calls=tool_calls, **options)
 
     @classmethod
+    def structured(cls, value: Any, **options: Any) -> "Reply":
+        """A structured answer: ``value`` (a dataclass, pydantic model, dict, list, enum,
+        ...) as the JSON text a provider's structured mode sends for it, wrapped as llmsync
+        asks: a list as ``{"items": [...]}``, another non-object as ``{"value": ...}``."""
+        data = _jsonable(value)
+        if isinstance(data, list):
+            data = {"items": data}
+        elif not isinstance(data, dict):
+            data = {"value": data}
+        return cls(text=json.dumps(data), **options)
+
+    @classmethod
     def error(cls, status: int, message: str = "simulated error", **options: Any) -> "Reply":
         """An HTTP error in the provider's own error-body format."""
         return cls(status=status, error_message=message, **options)
@@ -91,3 +111,20 @@ class Reply:
     def pieces(self, text: str) -> List[str]:
         size = max(self.chunk_size, 1)
         return [text[i:i + size] for i in range(0, len(text), size)]
+
+
+def _jsonable(value: Any) -> Any:
+    """``value`` as plain JSON data (dataclasses, pydantic models, enums, dates included)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if hasattr(value, "model_dump"):  # a pydantic model
+        return value.model_dump(mode="json")
+    if isinstance(value, enum.Enum):
+        return _jsonable(value.value)
+    if isinstance(value, (datetime.date, datetime.time)):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(key): _jsonable(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_jsonable(item) for item in value]
+    return value

@@ -65,6 +65,13 @@ def openai_usage(reply: Reply) -> Optional[Dict[str, Any]]:
     }
 
 
+def openai_logprobs(reply: Reply) -> Dict[str, Any]:
+    """``choices[].logprobs``: ``{"content": [{"token", "logprob", "top_logprobs"}]}``."""
+    return {"content": [{"token": t.token, "logprob": t.logprob, "bytes": None,
+                         "top_logprobs": [{"token": c.token, "logprob": c.logprob, "bytes": None} for c in t.top]}
+                        for t in reply.logprobs], "refusal": None}
+
+
 class OpenAIChatFormat(WireFormat):
     """OpenAI Chat Completions; reasoning is sent as ``reasoning_content`` deltas."""
 
@@ -101,7 +108,10 @@ class OpenAIChatFormat(WireFormat):
             for piece in reply.pieces(call.arguments):
                 fragment = {"index": index, "function": {"arguments": piece}}
                 events.append(sse(self._chunk(model, {"tool_calls": [fragment]})))
-        events.append(sse(self._chunk(model, {}, self._finish(reply))))
+        last = self._chunk(model, {}, self._finish(reply))
+        if reply.logprobs:
+            last["choices"][0]["logprobs"] = openai_logprobs(reply)
+        events.append(sse(last))
         usage = openai_usage(reply)
         if usage is not None:
             events.append(sse({"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 0,
@@ -121,9 +131,11 @@ class OpenAIChatFormat(WireFormat):
                 {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
                 for c in reply.tool_calls
             ]
+        choice: Dict[str, Any] = {"index": 0, "message": message, "finish_reason": self._finish(reply)}
+        if reply.logprobs:
+            choice["logprobs"] = openai_logprobs(reply)
         return {"id": "chatcmpl-fake", "object": "chat.completion", "created": 0, "model": model,
-                "choices": [{"index": 0, "message": message, "finish_reason": self._finish(reply)}],
-                "usage": openai_usage(reply)}
+                "choices": [choice], "usage": openai_usage(reply)}
 
 
 # Modules under llmsync.testing that each define FORMAT, a WireFormat of one provider
