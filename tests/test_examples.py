@@ -70,6 +70,21 @@ class TestQuickstart:
         assert "[15 tokens, finish reason: stop]" in capsys.readouterr().out
 
 
+class TestStructuredOutput:
+    def test_extracts_a_list_of_dataclasses(self, offline, capsys):
+        module = load_example("structured_output")
+        contacts = module.main()
+        assert contacts == module.OFFLINE_CONTACTS
+        assert isinstance(contacts[0].role, module.Role)
+        assert "Ada Lovelace <ada@analytical.org>: research, met 10 March 2025" in capsys.readouterr().out
+
+    def test_runs_as_a_script(self):
+        result = subprocess.run([sys.executable, os.path.join(EXAMPLES, "structured_output.py")],
+                                env=offline_env(), capture_output=True, text=True, timeout=30)
+        assert result.returncode == 0, result.stderr
+        assert "Charles Babbage: engineering, met 11 March 2025" in result.stdout
+
+
 class TestStreaming:
     def test_prints_reasoning_then_the_answer(self, offline, capsys):
         module = load_example("streaming")
