@@ -11,7 +11,9 @@ Usage::
 ``--rpm`` (``batch_server.py``) and answers after ``--latency`` seconds. A row shows the
 requests the server accepted in the ``--seconds`` after the first one, as a fraction of
 the limit (target: at least 95%), and the 429s it sent (target: none: a 429 here is one
-our own burst caused). ``memory``: the driver's resident memory (RSS) growth per
+our own burst caused). ``limiter``: ``ClusterLimiter.acquire`` calls per second under a
+limit never reached (the scheduler round trip every request of a Dask batch makes).
+``memory``: the driver's resident memory (RSS) growth per
 100,000 tiny items, written to an output file as they finish, with no rate limit: the
 Dask driver (``run_batch_on_dask(output=...)``, the scheduler of its ``LocalCluster``
 included) and the local ``llmsync batch`` (``run_file_batch``). Standalone: the test
@@ -33,7 +35,7 @@ from batch_server import RateLimitedServer  # noqa: E402
 import llmsync  # noqa: E402
 
 MODEL = "openai/gpt-4o-mini"
-SECTIONS = ("throughput", "memory")
+SECTIONS = ("throughput", "limiter", "memory")
 THROUGHPUT_TARGET = 0.95
 HEADER = f"{'benchmark':<38} {'contender':<26} {'value':>12} {'unit':<16} target"
 
@@ -103,6 +105,49 @@ def measure_throughput(name: str, run: Callable[[str, float], None], args: argpa
     if stats["limited"]:
         misses.append(f"{name}: {stats['limited']} 429s")
     return misses
+
+
+# -- limiter ---------------------------------------------------------------------------------
+
+
+def acquire_rate(limiter: Any, threads: int, seconds: float) -> float:
+    """On a worker: ``acquire()`` calls per second from ``threads`` threads."""
+    import threading
+
+    limiter.bind()
+    counts = [0] * threads
+    stop = time.monotonic() + seconds
+
+    def run(slot: int) -> None:
+        while time.monotonic() < stop:
+            limiter.acquire(1)
+            counts[slot] += 1
+
+    pool = [threading.Thread(target=run, args=(slot,)) for slot in range(threads)]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join()
+    return sum(counts) / seconds
+
+
+def measure_limiter(args: argparse.Namespace, cluster: Any) -> None:
+    """The cost of a cluster-wide limit: reservations per second with a limit never reached."""
+    from distributed import Client
+
+    from llmsync.dask import ClusterLimiter
+
+    seconds = 3.0 if args.quick else 10.0
+    with Client(cluster) as dask_client:
+        limiter = ClusterLimiter(dask_client, requests_per_minute=1e12)
+        workers = list(dask_client.scheduler_info()["workers"])
+        for threads in (1, args.threads):
+            futures = [dask_client.submit(acquire_rate, limiter, threads, seconds, workers=[worker], pure=False)
+                       for worker in workers]
+            rates = dask_client.gather(futures)
+            row("ClusterLimiter.acquire, no waiting", f"{len(workers)} workers x {threads} threads",
+                f"{sum(rates):,.0f}", "acquires/s", f"({1000 * threads * len(workers) / sum(rates):.2f} ms each)")
+        limiter.close()
 
 
 # -- memory ----------------------------------------------------------------------------------
@@ -208,6 +253,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             misses += measure_throughput("local client.batch", lambda url, end: run_local(url, args, end), args)
             misses += measure_throughput("dask, 2 worker processes",
                                          lambda url, end: run_dask(url, args, end, cluster), args)
+        if "limiter" in only:
+            measure_limiter(args, cluster)
         if "memory" in only:
             measure_memory(args, cluster)
     print()

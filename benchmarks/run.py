@@ -9,7 +9,8 @@ Usage::
 Throughput rows are measured against their own fast loopback server (``servers.py``,
 a separate process), interleaved (floor, sseclient-py, llmsync, SDK, then the reverse
 order, repeated), and reported as the median of the repetitions and as a ratio to the
-raw floor measured in the same run. See ``benchmarks/README.rst``.
+raw floor measured in the same run. See ``benchmarks/README.rst``. Batches under a
+rate limit and a batch driver's memory: ``benchmarks/batch_throughput.py`` (standalone).
 """
 import argparse
 import gc

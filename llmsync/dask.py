@@ -89,9 +89,9 @@ class _Limits:
         if self.requests is not None:
             at = max(at, self.requests.earliest(1.0))
         if self.tokens is not None:
-            tokens = min(float(tokens), self.tokens.capacity)
-            at = max(at, self.tokens.earliest(tokens))
-            self.tokens.take(tokens, at)
+            # A request larger than the bucket waits for a full bucket and leaves a debt.
+            at = max(at, self.tokens.earliest(min(float(tokens), self.tokens.capacity)))
+            self.tokens.take(float(tokens), at)
         if self.requests is not None:
             self.requests.take(1.0, at)
         return at - now, max(0.0, self.paused_until - now)
@@ -164,12 +164,15 @@ class _Gate:
         self.unsettled = 0.0
         self.lock = threading.Lock()
 
-    def call(self, handler: str, **arguments: Any) -> Any:
+    def connect(self) -> Any:
         if self.dask_client is None:
             import distributed
 
             self.dask_client = distributed.get_client()
-        rpc = getattr(self.dask_client.scheduler, handler)
+        return self.dask_client
+
+    def call(self, handler: str, **arguments: Any) -> Any:
+        rpc = getattr(self.connect().scheduler, handler)
         return self.dask_client.sync(rpc, name=self.name, **arguments)
 
     def heard_pause(self, seconds: float) -> None:
@@ -239,17 +242,15 @@ class ClusterLimiter:
 
     def bind(self) -> None:
         """Find the Dask client now (call in a task's own thread; later threads reuse it)."""
-        if self._gate.dask_client is None:
-            import distributed
-
-            self._gate.dask_client = distributed.get_client()
+        self._gate.connect()
 
     def acquire(self, tokens: int = 0) -> None:
         """Block until this request's turn, and any pause, have come."""
         gate = self._gate
         while True:
-            if gate.pause_left() > 0:
-                time.sleep(gate.pause_left())
+            paused = gate.pause_left()
+            if paused > 0:
+                time.sleep(paused)
             with gate.lock:
                 settled, gate.unsettled = gate.unsettled, 0.0
             delay, pause = gate.call("llmsync_limits_reserve", tokens=tokens, settled=settled)

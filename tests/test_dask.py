@@ -304,6 +304,14 @@ class TestClusterLimiter:
         assert limits.reserve(10) == (0.0, 0.0)
         assert limits.reserve(10, settled=20) == (3.0, 0.0)  # 20 more were used than estimated
 
+    def test_a_request_larger_than_the_bucket_goes_when_it_is_full_and_leaves_a_debt(self):
+        from llmsync.dask import _Limits
+
+        now = [0.0]
+        limits = _Limits(None, 600, 1.0, clock=lambda: now[0])  # 10 tokens a second, bucket of 10
+        assert limits.reserve(40) == (0.0, 0.0)
+        assert limits.reserve(10)[0] == 4.0  # the 30 tokens beyond the bucket are paid first
+
     def test_a_pause_restarts_from_an_empty_bucket(self):
         from llmsync.dask import _Limits
 
