@@ -25,26 +25,6 @@ __all__ = ["active", "provider_name", "ChatSpan", "ToolSpan"]
 
 TRACER_NAME = "llmsync"
 
-# llmsync provider id -> the convention's well-known gen_ai.provider.name value; any
-# other provider reports its llmsync id. A provider may also say it itself with an
-# ``otel_provider_name`` class attribute.
-_WELL_KNOWN = {
-    "openai": "openai",
-    "openai-responses": "openai",
-    "anthropic": "anthropic",
-    "gemini": "gcp.gemini",  # generativelanguage.googleapis.com
-    "vertex": "gcp.vertex_ai",  # aiplatform.googleapis.com
-    "vertex-anthropic": "gcp.vertex_ai",
-    "bedrock": "aws.bedrock",
-    "azure": "azure.ai.openai",
-    "azure-responses": "azure.ai.openai",
-    "xai": "x_ai",
-    "deepseek": "deepseek",
-    "groq": "groq",
-    "mistral": "mistral_ai",
-    "perplexity": "perplexity",
-}
-
 
 def active() -> bool:
     """Whether the application uses OpenTelemetry (has imported its tracing API)."""
@@ -53,10 +33,8 @@ def active() -> bool:
 
 def provider_name(provider: Any) -> str:
     """``gen_ai.provider.name`` for an llmsync provider."""
-    own = getattr(provider, "otel_provider_name", None)
-    if isinstance(own, str) and own:
-        return own
-    return _WELL_KNOWN.get(provider.id, provider.id)
+    # The convention's well-known values come from each provider's class attribute.
+    return getattr(provider, "otel_provider_name", None) or provider.id
 
 
 def _trace() -> Any:

@@ -58,6 +58,7 @@ class AnthropicProvider(Provider):
     """The Anthropic Messages API."""
 
     id = PROVIDER_ID
+    otel_provider_name = "anthropic"
     default_base_url = "https://api.anthropic.com/v1"
     env_keys = ("ANTHROPIC_API_KEY",)
 

@@ -304,6 +304,7 @@ class AzureProvider(_Azure, OpenAIProvider):
     """
 
     id = "azure"
+    otel_provider_name = "azure.ai.openai"
     env_keys = (KEY_ENV,)
     # Never OpenAI's URL: an Azure key must not go to api.openai.com when no endpoint is set.
     default_base_url = None  # type: ignore[assignment]
@@ -355,6 +356,7 @@ class AzureResponsesProvider(_Azure, OpenAIResponsesProvider):
     """
 
     id = "azure-responses"
+    otel_provider_name = "azure.ai.openai"
     key_id = "azure"
     env_keys = (KEY_ENV,)
     default_base_url = None  # type: ignore[assignment]

@@ -189,6 +189,8 @@ class Provider:
     key_id: Optional[str] = None  # another provider id whose key this one may use
     requires_key: bool = True
     supports_streaming: bool = True
+    # The OpenTelemetry GenAI convention's gen_ai.provider.name; None: the llmsync id.
+    otel_provider_name: Optional[str] = None
     # Content types a streamed reply may carry (matched as substrings).
     stream_content_types: Tuple[str, ...] = ("event-stream",)
     # GET path (appended to the base URL) listing the models a server serves.

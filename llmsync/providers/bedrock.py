@@ -65,6 +65,7 @@ class BedrockProvider(Provider):
     """AWS Bedrock through the Converse API, for every model Bedrock serves."""
 
     id = PROVIDER_ID
+    otel_provider_name = "aws.bedrock"
     default_base_url = None
     env_keys = ("AWS_BEARER_TOKEN_BEDROCK",)
     # botocore's credential chain may supply credentials when no API key is set.

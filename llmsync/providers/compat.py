@@ -231,6 +231,7 @@ class Vendor:
     context_errors: Tuple[str, ...] = ()
     sampling: FrozenSet[str] = SAMPLING
     structured: str = "json_schema"
+    otel_name: Optional[str] = None  # gen_ai.provider.name, when the convention names it
 
 
 class CompatProvider(ChatCompletionsProvider):
@@ -245,6 +246,7 @@ class CompatProvider(ChatCompletionsProvider):
         self.max_tokens_field = vendor.max_tokens_field
         self.sampling = vendor.sampling
         self.structured_mode = vendor.structured
+        self.otel_provider_name = vendor.otel_name
 
     # -- reasoning effort: the catalog first, then the row's prefix rules -----------------
 
@@ -388,7 +390,7 @@ VENDORS: Tuple[Vendor, ...] = (
     # xAI API reference: max_tokens is "DEPRECATED in favor of max_completion_tokens".
     # reasoning_effort only on the models the catalog lists levels for: the others
     # answer 400 "does not support parameter reasoningEffort" (docs.x.ai reasoning guide).
-    Vendor("xai", "https://api.x.ai/v1", "XAI_API_KEY", max_tokens_field="max_completion_tokens",
+    Vendor("xai", "https://api.x.ai/v1", "XAI_API_KEY", otel_name="x_ai", max_tokens_field="max_completion_tokens",
            quirks=(_no_stop_on_reasoning,), sampling=SAMPLING - {"top_k"}),
     # api-docs.deepseek.com/guides/thinking_mode: {"thinking": {"type": "disabled"}} turns
     # thinking off; reasoning_effort "low/high/max"; reasoning_content given during tool
@@ -411,7 +413,7 @@ VENDORS: Tuple[Vendor, ...] = (
     # Mistral Small 4: "Reasoning effort supported are only none and high" (SGLang's
     # Mistral-Small-4 cookbook, @ai-sdk/mistral). Mistral answers 422 "extra_forbidden"
     # to max_completion_tokens (editor-code-assistant/eca#231), so max_tokens it is.
-    Vendor("mistral", "https://api.mistral.ai/v1", "MISTRAL_API_KEY",
+    Vendor("mistral", "https://api.mistral.ai/v1", "MISTRAL_API_KEY", otel_name="mistral_ai",
            effort=(("mistral-small-2603", _same("none", "high")),
                    ("mistral-small-latest", _same("none", "high"))),
            quirks=(_mistral_tool_ids, _tool_choice_any, _no_stream_options, _random_seed), parser=MistralParser,

@@ -65,6 +65,7 @@ class GeminiProvider(Provider):
     """The Gemini Developer API, keyed by ``x-goog-api-key``."""
 
     id = PROVIDER_ID
+    otel_provider_name = "gcp.gemini"
     default_base_url = "https://generativelanguage.googleapis.com/v1beta"
     env_keys = ("GEMINI_API_KEY", "GOOGLE_API_KEY")
 

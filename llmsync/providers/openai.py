@@ -414,6 +414,7 @@ class OpenAIProvider(ChatCompletionsProvider):
     """OpenAI's own Chat Completions endpoint."""
 
     id = "openai"
+    otel_provider_name = "openai"
     default_base_url = "https://api.openai.com/v1"
     env_keys = ("OPENAI_API_KEY",)
     # max_tokens "is not compatible with o-series models" (completion_create_params.py)

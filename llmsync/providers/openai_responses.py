@@ -313,6 +313,7 @@ class OpenAIResponsesProvider(Provider):
     """OpenAI's Responses API: the same key and base URL as ``openai``, path ``/responses``."""
 
     id = PROVIDER_ID
+    otel_provider_name = "openai"
     default_base_url = "https://api.openai.com/v1"
     env_keys = ("OPENAI_API_KEY",)
     key_id = "openai"

@@ -258,6 +258,7 @@ class VertexProvider(_Vertex, GeminiProvider):
     """Gemini on Vertex AI: the Gemini wire format under ``publishers/google``."""
 
     id = "vertex"
+    otel_provider_name = "gcp.vertex_ai"
     # Not Gemini's: the base URL is built from the project and location, and no variable
     # holds an access token (it lives an hour). The ignores: the bases infer narrower types.
     default_base_url = None  # type: ignore[assignment]
@@ -292,6 +293,7 @@ class VertexAnthropicProvider(_Vertex, AnthropicProvider):
     """
 
     id = "vertex-anthropic"
+    otel_provider_name = "gcp.vertex_ai"
     key_id = "vertex"
     default_base_url = None  # type: ignore[assignment]
     env_keys = ()  # type: ignore[assignment]
