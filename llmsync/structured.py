@@ -30,6 +30,7 @@ __all__ = ["StructuredOutput", "output_for", "is_output_type", "finish", "with_o
 
 Schema = Dict[str, Any]
 
+
 @dataclass(frozen=True)
 class StructuredOutput:
     """A type asked for as ``response_format``, with its wire schema.
@@ -86,7 +87,7 @@ def output_for(tp: Any) -> StructuredOutput:
         InvalidRequestError: the value is not a type, or a field of it has no JSON Schema
             form (the message names the field).
     """
-    if callable(tp) and not isinstance(tp, type) and typing.get_origin(tp) is None:
+    if not isinstance(tp, type) and typing.get_origin(tp) is None:
         raise InvalidRequestError(
             "response_format must be a JSON Schema dict, \"json\", an OpenAI response_format dict or a type "
             f"(a dataclass, TypedDict, pydantic model, List[T], Enum or Literal), got {tp!r:.80}")

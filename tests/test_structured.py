@@ -105,8 +105,8 @@ class TestSchemas:
         assert person.mood is Mood.HAPPY and person.nicknames == [] and person.address.postcode is None
 
     def test_a_typeddict_is_checked_against_its_schema(self):
-        assert output_for(Movie).parse('{"title": "Metropolis", "year": 1927}') == {"title": "Metropolis",
-                                                                                      "year": 1927}
+        movie = output_for(Movie).parse('{"title": "Metropolis", "year": 1927}')
+        assert movie == {"title": "Metropolis", "year": 1927}
         with pytest.raises(ValueError, match="year"):
             output_for(Movie).parse('{"title": "Metropolis", "year": "old"}')
 
@@ -265,8 +265,8 @@ class TestParsedReplies:
 
     def test_output_retries_is_refused_for_a_stream(self):
         with pytest.raises(InvalidRequestError, match="output_retries"):
-            llmsync.Client(api_keys={"openai": "k"}).stream("openai/gpt-4o", "hi", response_format=Flat,
-                                                             output_retries=1)
+            client = llmsync.Client(api_keys={"openai": "k"})
+            client.stream("openai/gpt-4o", "hi", response_format=Flat, output_retries=1)
 
 
 class TestPydantic:
