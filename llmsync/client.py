@@ -154,7 +154,7 @@ class Client:
     def send(self, request: Request, cancel: Optional[Cancel] = None) -> Any:
         """Send a ``Request``: a ``Stream`` if ``request.stream``, else a ``Response``."""
         if request.stream:
-            return Stream(self.exchange(request, cancel))
+            return Stream(self.exchange(request, cancel), request)
         if request.output_retries:  # a structured reply that does not parse is asked for again
             return with_output_retries(request, lambda again: self.exchange(again, cancel).response())
         return self.exchange(request, cancel).response()

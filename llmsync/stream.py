@@ -1,5 +1,5 @@
 """``Stream``: the blocking iterator over one streamed reply."""
-from typing import TYPE_CHECKING, Iterator, Optional
+from typing import TYPE_CHECKING, Any, Iterator, Optional
 
 from .events import Completed, Event
 from .structured import finish as finish_structured
@@ -23,9 +23,13 @@ class Stream:
     single-use and belongs to one thread (``close`` excepted).
     """
 
-    def __init__(self, exchange: "Exchange") -> None:
+    def __init__(self, exchange: "Exchange", request: Any = None) -> None:
         self._exchange = exchange
         self._iterator: Optional[Iterator[Event]] = None
+        # What a structured reply is parsed into (``llmsync.structured``), whatever the exchange.
+        if request is None:
+            request = getattr(getattr(exchange, "prepared", None), "request", None)
+        self._request = request
 
     @property
     def response(self) -> Response:
@@ -42,7 +46,7 @@ class Stream:
             self._iterator = self._exchange.events()
         event = next(self._iterator)
         if isinstance(event, Completed):  # the whole reply is in: parse a structured one
-            finish_structured(event.response, getattr(getattr(self._exchange, "prepared", None), "request", None))
+            finish_structured(event.response, self._request)
         return event
 
     def close(self) -> None:

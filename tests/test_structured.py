@@ -210,6 +210,13 @@ class TestParsedReplies:
             assert isinstance(events[-1], llmsync.Completed) and events[-1].response.parsed == Flat("a", 1)
             assert stream.response.parsed == Flat("a", 1)
 
+    def test_a_fallback_stream_is_parsed_too(self):
+        replies = [Reply.error(503), Reply.structured(Flat("b", 2))]
+        with FakeServer(replies) as server, server.client(retry=0) as client:
+            with client.stream(["openai/gpt-4o", "anthropic/claude-sonnet-4-5"], "x", response_format=Flat) as stream:
+                list(stream)
+        assert stream.response.parsed == Flat("b", 2)
+
     def test_run_parses_the_final_turn(self):
         @llmsync.tool
         def lookup(name: str) -> int:
