@@ -4,7 +4,7 @@ Usage::
 
     python benchmarks/batch_throughput.py                 # a minute per contender, then memory
     python benchmarks/batch_throughput.py --quick         # 10 s per contender, 20,000 items
-    python benchmarks/batch_throughput.py --only memory --items 1000000
+    python benchmarks/batch_throughput.py --only memory --memory-of dask --items 1000000
 
 ``throughput``: a local ``client.batch`` and a Dask batch (``run_batch_on_dask`` on a
 ``LocalCluster`` of 2 worker processes) against a loopback server that enforces
@@ -180,6 +180,10 @@ class RssSampler:
     def peak(self) -> float:
         return max(mb for _, mb in self.samples)
 
+    def report(self, label: str, contender: str, rate: float) -> None:
+        row(label, contender, f"{self.per_100k():.1f}", "MB per 100k",
+            f"(peak {self.peak():.0f} MB, {rate:,.0f} items/s)")
+
 
 def measure_memory(args: argparse.Namespace, cluster: Any) -> None:
     from llmsync.dask import run_batch_on_dask
@@ -188,25 +192,23 @@ def measure_memory(args: argparse.Namespace, cluster: Any) -> None:
     label = f"driver RSS, {args.items:,} items"
     with RateLimitedServer(None, 0.0) as server, make_client(server.url) as client, \
             tempfile.TemporaryDirectory() as folder:
-        sampler = RssSampler(args.items)
-        started = time.monotonic()
-        run_batch_on_dask(client, tiny_items(args.items), cluster, model=MODEL, chunk_size=500,
-                          max_workers=16, ship_keys=True, output=os.path.join(folder, "dask.jsonl"),
-                          on_result=sampler)
-        rate = args.items / (time.monotonic() - started)
-        row(label, "dask driver", f"{sampler.per_100k():.1f}", "MB per 100k", f"(peak {sampler.peak():.0f} MB, "
-            f"{rate:,.0f} items/s)")
-        source = os.path.join(folder, "in.jsonl")
-        with open(source, "w") as handle:
-            handle.writelines(f'{{"id": "{item["id"]}", "prompt": "Say ok.", "max_tokens": 5}}\n'
-                              for item in tiny_items(args.items))
-        sampler = RssSampler(args.items)
-        started = time.monotonic()
-        run_file_batch(client, source, os.path.join(folder, "local.jsonl"), model=MODEL, max_workers=16,
-                       on_result=sampler)
-        rate = args.items / (time.monotonic() - started)
-        row(label, "local llmsync batch", f"{sampler.per_100k():.1f}", "MB per 100k",
-            f"(peak {sampler.peak():.0f} MB, {rate:,.0f} items/s)")
+        if "dask" in args.memory_of:
+            sampler = RssSampler(args.items)
+            started = time.monotonic()
+            run_batch_on_dask(client, tiny_items(args.items), cluster, model=MODEL, chunk_size=500,
+                              max_workers=16, ship_keys=True, output=os.path.join(folder, "dask.jsonl"),
+                              on_result=sampler)
+            sampler.report(label, "dask driver", args.items / (time.monotonic() - started))
+        if "local" in args.memory_of:
+            source = os.path.join(folder, "in.jsonl")
+            with open(source, "w") as handle:
+                handle.writelines(f'{{"id": "{item["id"]}", "prompt": "Say ok.", "max_tokens": 5}}\n'
+                                  for item in tiny_items(args.items))
+            sampler = RssSampler(args.items)
+            started = time.monotonic()
+            run_file_batch(client, source, os.path.join(folder, "local.jsonl"), model=MODEL, max_workers=16,
+                           on_result=sampler)
+            sampler.report(label, "local llmsync batch", args.items / (time.monotonic() - started))
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -219,6 +221,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=8, help="batch threads (per Dask task) (8)")
     parser.add_argument("--chunk", type=int, default=32, help="items per Dask task (32)")
     parser.add_argument("--items", type=int, help="items for the memory rows (200,000; 20,000 with --quick)")
+    parser.add_argument("--memory-of", default="dask,local", help="memory rows: dask, local or both (both)")
     args = parser.parse_args(argv)
     args.seconds = args.seconds or (10.0 if args.quick else 60.0)
     args.items = args.items or (20_000 if args.quick else 200_000)
