@@ -6,8 +6,7 @@ raw_message_stream_event.py, thinking_config_*_param.py, output_config_param.py,
 tool_choice_*_param.py); anthropics/skills ``skills/claude-api/references/thinking-effort.md``
 for which model takes which thinking and effort settings.
 """
-import re
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional
 
 from ..errors import InvalidRequestError
 from ..options import Request, ThinkingLevel
@@ -15,6 +14,8 @@ from ..registry import split_model
 from .anthropic_messages import PROVIDER_ID, apply_cache, apply_tools, conversation
 from .anthropic_stream import STOP_REASONS, AnthropicParser, parse_usage
 from .base import ErrorInfo, Provider, StreamParser, WirePlan
+from .reasoning import (CLAUDE_ALWAYS_ADAPTIVE, CLAUDE_LEVEL_EFFORT, Reasoning, claude_effort, claude_generation,
+                        claude_reasoning, claude_thinking)
 from .sampling import unsupported
 from .structured_forms import ANTHROPIC, adapt, fallback_instructions
 
@@ -32,27 +33,6 @@ _DEFAULT_MAX_TOKENS = 8192
 # default of streams.
 _NONSTREAM_DEFAULT_CAP = 16384
 
-# Manual thinking: budget_tokens per level; "must be >= 1024 and less than max_tokens"
-# (thinking_config_enabled_param.py).
-_BUDGETS = {ThinkingLevel.MINIMAL: 1024, ThinkingLevel.LOW: 4096, ThinkingLevel.MEDIUM: 10000,
-            ThinkingLevel.HIGH: 16000, ThinkingLevel.XHIGH: 32000}
-_MIN_BUDGET = 1024
-_ANSWER_ROOM = 4096
-
-# Adaptive thinking has no budget; its depth follows output_config.effort.
-_EFFORT_ORDER = ["low", "medium", "high", "xhigh", "max"]
-_LEVEL_EFFORT = {ThinkingLevel.MINIMAL: "low", ThinkingLevel.LOW: "low", ThinkingLevel.MEDIUM: "medium",
-                 ThinkingLevel.HIGH: "high", ThinkingLevel.XHIGH: "xhigh"}
-
-_MODEL_ID = re.compile(r"^claude-(opus|sonnet|haiku)-(\d+)(?:-(\d{1,2}))?(?:-|$)")
-_ALWAYS_ADAPTIVE = ("claude-mythos", "claude-fable")
-
-
-def _generation(model: str) -> Optional[Tuple[int, int]]:
-    """(major, minor) of a ``claude-<family>-<major>[-<minor>][-date]`` id, else None."""
-    match = _MODEL_ID.match(model)
-    return (int(match.group(2)), int(match.group(3) or 0)) if match else None
-
 
 class AnthropicProvider(Provider):
     """The Anthropic Messages API."""
@@ -67,51 +47,19 @@ class AnthropicProvider(Provider):
 
     # -- model knowledge (catalog first, then rules by model id) --------------------------
 
-    def thinking_style(self, model: str) -> Optional[str]:
-        """"adaptive", "budget", or None for a model without extended thinking."""
-        meta = self.model_meta(model)
-        if meta is not None:
-            if not meta.supports_reasoning:
-                return None
-            if meta.thinking_style in ("adaptive", "budget"):
-                return meta.thinking_style
-        if model.startswith(_ALWAYS_ADAPTIVE):
-            return "adaptive"
-        if model.startswith("claude-3") and not model.startswith("claude-3-7"):
-            return None
-        generation = _generation(model)
-        # Adaptive thinking arrived with the 4.6 models; budgets are deprecated there and
-        # rejected from Opus 4.7 on (thinking-effort.md).
-        return "adaptive" if generation and generation >= (4, 6) else "budget"
+    def reasoning(self, model: str) -> Reasoning:
+        """Thinking style ("adaptive", "budget" or None) and ``output_config.effort`` levels
+        (``reasoning.claude_reasoning``)."""
+        return claude_reasoning(model, self.model_meta(model))
 
     def takes_sampling(self, model: str) -> bool:
         """False where temperature/top_p/top_k were removed (Opus 4.7+, 5.x: a 400)."""
-        generation = _generation(model)
-        return not (model.startswith(_ALWAYS_ADAPTIVE) or (generation and generation >= (4, 7)))
-
-    def effort_levels(self, model: str) -> Optional[List[str]]:
-        """The ``output_config.effort`` values the model takes, or None."""
-        meta = self.model_meta(model)
-        if meta is not None and not meta.supports_reasoning_effort:
-            return None
-        generation = _generation(model)
-        if model.startswith(_ALWAYS_ADAPTIVE) or (generation and generation >= (4, 7)):
-            return list(_EFFORT_ORDER)
-        if generation == (4, 6):
-            return ["low", "medium", "high", "max"]
-        if model.startswith("claude-opus-4-5") or meta is not None:
-            return ["low", "medium", "high"]
-        return None
-
-    def supports_reasoning(self, model: str) -> bool:
-        return self.thinking_style(model) is not None
-
-    def supports_reasoning_effort(self, model: str) -> bool:
-        return self.effort_levels(model) is not None
+        generation = claude_generation(model)
+        return not (model.startswith(CLAUDE_ALWAYS_ADAPTIVE) or (generation and generation >= (4, 7)))
 
     def _thinking_on(self, request: Request, model: str) -> bool:
         level = request.thinking_level
-        return level not in (None, ThinkingLevel.OFF) and self.thinking_style(model) is not None
+        return level not in (None, ThinkingLevel.OFF) and self.reasoning(model).style is not None
 
     # -- validation ----------------------------------------------------------------------
 
@@ -160,7 +108,7 @@ class AnthropicProvider(Provider):
     def takes_output_format(self, model: str) -> bool:
         """Structured outputs (``output_config.format``): GA, no beta header, on Claude
         Haiku/Sonnet/Opus 4.5 and later (build-with-claude/structured-outputs)."""
-        generation = _generation(model)
+        generation = claude_generation(model)
         if generation is not None:
             return generation >= (4, 5)
         return not model.startswith(("claude-3", "claude-2", "claude-instant"))
@@ -215,39 +163,21 @@ class AnthropicProvider(Provider):
 
     def _apply_thinking(self, request: Request, model: str, body: Dict[str, Any],
                         adjustments: List[str]) -> None:
-        level = request.thinking_level
-        # OFF sends nothing: omitting `thinking` means no thinking on every model that can
-        # turn it off, while {"type": "disabled"} is a 400 on Fable 5 (thinking-effort.md).
-        if level is None or level is ThinkingLevel.OFF:
+        level, reasoning = request.thinking_level, self.reasoning(model)
+        thinking, body["max_tokens"] = claude_thinking(
+            level, reasoning, model, body["max_tokens"], request.max_tokens is not None,
+            getattr(self.model_meta(model), "max_output_tokens", None), adjustments)
+        if thinking is None or level is None:
             return
-        style = self.thinking_style(model)
-        if style is None:
-            adjustments.append(f"thinking {level.value!r} ignored: {model} has no extended thinking")
-        elif style == "adaptive":
-            # Opus 4.7+ default to display "omitted" (empty thinking text); ask for the summary.
-            body["thinking"] = {"type": "adaptive", "display": "summarized"}
-            if request.effort is None and self.effort_levels(model):
-                self._set_effort(model, _LEVEL_EFFORT[level], body, adjustments, f"thinking {level.value!r}")
-        else:
-            budget, max_tokens = _fit_budget(_BUDGETS[level], body["max_tokens"],
-                                             request.max_tokens is not None,
-                                             getattr(self.model_meta(model), "max_output_tokens", None),
-                                             adjustments)
-            body["thinking"] = {"type": "enabled", "budget_tokens": budget}
-            body["max_tokens"] = max_tokens
+        body["thinking"] = thinking
+        if thinking["type"] == "adaptive" and request.effort is None and reasoning.levels:
+            self._set_effort(model, CLAUDE_LEVEL_EFFORT[level], body, adjustments, f"thinking {level.value!r}")
 
     def _set_effort(self, model: str, wanted: str, body: Dict[str, Any], adjustments: List[str],
                     source: str) -> None:
-        levels = self.effort_levels(model)
-        if not levels:
-            adjustments.append(f"{source} ignored: {model} does not take output_config.effort")
-            return
-        rank = _EFFORT_ORDER.index(wanted)
-        chosen = wanted if wanted in levels else max(
-            (v for v in levels if _EFFORT_ORDER.index(v) <= rank), key=_EFFORT_ORDER.index)
-        if chosen != wanted:
-            adjustments.append(f"{source}: effort {wanted!r} is not available on {model}; sent {chosen!r}")
-        body.setdefault("output_config", {})["effort"] = chosen
+        chosen = claude_effort(wanted, self.reasoning(model), model, source, adjustments)
+        if chosen is not None:
+            body.setdefault("output_config", {})["effort"] = chosen
 
     # -- responses -----------------------------------------------------------------------
 
@@ -264,32 +194,6 @@ class AnthropicProvider(Provider):
             context = "prompt is too long" in lowered or "exceed context limit" in lowered
             return ErrorInfo(message, error.get("type"), context)
         return super().describe_error(status, payload, text)
-
-
-def _fit_budget(budget: int, max_tokens: int, user_set: bool, model_max: Optional[int],
-                adjustments: List[str]) -> Tuple[int, int]:
-    """A thinking budget >= 1024 and below max_tokens: raise max_tokens or shrink the budget.
-
-    The budget counts toward max_tokens, so a defaulted max_tokens grows to leave the
-    answer room; one the caller set is kept and the budget shrinks instead.
-    """
-    if not user_set and max_tokens < budget + _ANSWER_ROOM:
-        raised = min(budget + _ANSWER_ROOM, model_max or budget + _ANSWER_ROOM)
-        if raised > max_tokens:
-            adjustments.append(f"max_tokens set to {raised} to leave room for the answer after "
-                               f"the thinking budget ({budget})")
-            max_tokens = raised
-    if budget < max_tokens:
-        return budget, max_tokens
-    clamped = max(_MIN_BUDGET, max_tokens // 2)
-    if clamped < max_tokens:
-        adjustments.append(f"thinking budget clamped from {budget} to {clamped} tokens to stay "
-                           f"below max_tokens ({max_tokens})")
-        return clamped, max_tokens
-    raised = _MIN_BUDGET + max_tokens
-    adjustments.append(f"max_tokens raised from {max_tokens} to {raised}: a thinking budget is at "
-                       f"least {_MIN_BUDGET} tokens and must stay below max_tokens")
-    return _MIN_BUDGET, raised
 
 
 def providers() -> List[Provider]:

@@ -36,7 +36,7 @@ from ..events import Event
 from ..options import Request
 from ..types import FinishReason, Response
 from .base import ErrorInfo, Provider, StreamParser, WirePlan
-from .openai import ChatCompletionsParser, OpenAIProvider
+from .openai import ChatCompletionsParser, OpenAIProvider, fine_tune_base
 from .openai_responses import OpenAIResponsesProvider, ResponsesParser
 
 __all__ = ["AzureProvider", "AzureResponsesProvider", "AzureChatParser", "DEFAULT_API_VERSION",
@@ -278,9 +278,14 @@ class _Azure:
         """The model id behind ``deployment`` (itself when not in ``deployments``)."""
         return self.deployments.get(deployment, deployment)
 
+    def base_model(self, model: str) -> str:
+        """The OpenAI model whose entry and rules ``model`` follows: the deployment's model,
+        or a fine-tune's base (``gpt-4o-mini-2024-07-18.ft-ID``, ``ft:BASE:...``)."""
+        return fine_tune_base(self.model_for(model))
+
     def model_meta(self, model: str) -> Optional[ModelMeta]:
         """An ``azure`` catalog entry, else the OpenAI entry of the model behind it."""
-        return lookup("azure", model) or lookup("openai", self.model_for(model))
+        return lookup("azure", model) or lookup("openai", self.base_model(model))
 
     def models(self) -> List[ModelMeta]:
         """Deployments are named by their owners: the catalog has none (ask the server)."""
@@ -328,9 +333,6 @@ class AzureProvider(_Azure, OpenAIProvider):
             return f"/openai/v1/chat/completions{_query(version)}"
         return (f"/openai/deployments/{quote(deployment, safe='')}/chat/completions"
                 f"{_query(version or DEFAULT_API_VERSION)}")
-
-    def reasoning_levels(self, model: str) -> Optional[List[str]]:
-        return super().reasoning_levels(self.model_for(model))
 
     def system_role(self, model: str) -> str:
         # Azure takes "system" on reasoning models too (treated as developer, 2024-12-01-preview

@@ -12,8 +12,9 @@ from ..builder import ResponseBuilder
 from ..catalog import ModelMeta, lookup, models
 from ..errors import InvalidRequestError, ProviderError, StreamError
 from ..events import Event
-from ..options import Request, ThinkingLevel
+from ..options import Request
 from ..types import Message, Response, Role
+from .reasoning import LEVEL_ORDER, LEVEL_WIRE, Reasoning, clamp_level, from_catalog, reasons_at
 
 __all__ = [
     "Provider", "WirePlan", "ErrorInfo", "StreamParser", "decode_json", "clamp_level", "LEVEL_ORDER", "LEVEL_WIRE",
@@ -43,37 +44,6 @@ class ErrorInfo:
     error_type: Optional[str] = None
     context_length: bool = False
     authentication: bool = False  # a bad key the provider reports with another status
-
-
-# ThinkingLevel values as wire strings, in increasing order of effort.
-LEVEL_ORDER = ["none", "minimal", "low", "medium", "high", "xhigh"]
-LEVEL_WIRE = {level: wire for level, wire in zip(ThinkingLevel, LEVEL_ORDER)}
-
-
-def clamp_level(level: ThinkingLevel, accepted: Sequence[str]) -> str:
-    """The accepted wire level nearest to ``level`` (ties go to the higher level).
-
-    Accepted levels outside ``LEVEL_ORDER`` (a provider's "max", say) rank above "xhigh".
-    """
-    def rank(value: str) -> int:
-        return LEVEL_ORDER.index(value) if value in LEVEL_ORDER else len(LEVEL_ORDER)
-
-    wanted = rank(LEVEL_WIRE[level])
-    return sorted(accepted, key=lambda v: (abs(rank(v) - wanted), -rank(v)))[0]
-
-
-def reasons_at(accepted: Optional[Sequence[str]], effort: Optional[str]) -> bool:
-    """Whether a model that takes these effort levels reasons at ``effort`` (None: its default).
-
-    OpenAI: "gpt-5.1 defaults to none"; models before it default to medium and reject
-    sampling parameters such as temperature while they reason (API reference,
-    reasoning_effort).
-    """
-    if not accepted:
-        return False
-    if effort is None:
-        return "none" not in accepted
-    return effort != "none"
 
 
 def data_url(media_type: str, data: Optional[str]) -> str:
@@ -220,13 +190,16 @@ class Provider:
     def model_meta(self, model: str) -> Optional[ModelMeta]:
         return lookup(self.id, model)
 
+    def reasoning(self, model: str) -> Reasoning:
+        """How ``model`` reasons and takes a thinking level (``llmsync.providers.reasoning``):
+        the catalog entry here; a provider family adds its rules by model id."""
+        return from_catalog(self.model_meta(model))
+
     def supports_reasoning(self, model: str) -> bool:
-        meta = self.model_meta(model)
-        return bool(meta and meta.supports_reasoning)
+        return self.reasoning(model).reasons
 
     def supports_reasoning_effort(self, model: str) -> bool:
-        meta = self.model_meta(model)
-        return bool(meta and meta.supports_reasoning_effort)
+        return self.reasoning(model).takes_effort
 
     # -- auth -----------------------------------------------------------------------
 

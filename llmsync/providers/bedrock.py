@@ -22,6 +22,8 @@ from ..errors import InvalidRequestError, ProviderError
 from ..options import Request, ThinkingLevel
 from ..types import Response
 from .base import ErrorInfo, Provider, StreamParser, WirePlan
+from .reasoning import (CLAUDE_LEVEL_EFFORT, Reasoning, claude_effort, claude_reasoning, claude_thinking,
+                        effort_for)
 from .bedrock_auth import AwsSigner, environment_region
 from .bedrock_messages import apply_cache, conversation, tool_config
 from .bedrock_stream import BedrockParser, decode_event_stream, is_context_length, require_botocore
@@ -32,8 +34,9 @@ __all__ = ["BedrockProvider", "providers"]
 
 PROVIDER_ID = "bedrock"
 
-_NOVA_EFFORT = {ThinkingLevel.MINIMAL: "low", ThinkingLevel.LOW: "low", ThinkingLevel.MEDIUM: "medium",
-                ThinkingLevel.HIGH: "high", ThinkingLevel.XHIGH: "high"}
+# Nova 2 maxReasoningEffort and gpt-oss reasoning_effort: low|medium|high (Bedrock user
+# guide, inference parameters of each model).
+_EFFORT_MODELS = Reasoning(True, True, "effort", ("low", "medium", "high"))
 
 # What a user meets first, and what to do about it (Bedrock user guide, "Troubleshooting
 # Amazon Bedrock API error codes"; "Access Amazon Bedrock foundation models").
@@ -122,7 +125,7 @@ class BedrockProvider(Provider):
         model = request.model.split("/", 1)[-1]
         claude = _claude(model)
         if (choice is not None and choice.forces_tool and level not in (None, ThinkingLevel.OFF)
-                and claude is not None and claude[0].thinking_style(claude[1]) is not None):
+                and claude is not None and claude[0].reasoning(claude[1]).style is not None):
             raise InvalidRequestError(
                 f"tool_choice {choice.mode!r} forces a tool call, which Claude rejects while thinking is on "
                 f"(thinking={level.value!r}); use tool_choice='auto' or thinking='off'", provider=self.id)
@@ -204,15 +207,20 @@ class BedrockProvider(Provider):
     def _apply_reasoning(self, request: Request, model: str, body: Dict[str, Any],
                          inference: Dict[str, Any], adjustments: List[str]) -> None:
         level = request.thinking_level
-        if level is None or level is ThinkingLevel.OFF:
+        if level is None:
             return
-        if _claude(model) is not None:
+        if "openai.gpt-oss" in model:
+            # gpt-oss cannot stop reasoning: off is clamped to "low", with a note.
+            effort = effort_for(level, _EFFORT_MODELS, model, adjustments)
+            body["additionalModelRequestFields"] = {"reasoning_effort": effort}
+        elif level is ThinkingLevel.OFF:
+            return  # Claude and Nova 2 do not reason unless asked to
+        elif _claude(model) is not None:
             self._claude_thinking(request, model, level, body, inference, adjustments)
         elif "amazon.nova-2" in model:
+            effort = effort_for(level, _EFFORT_MODELS, model, adjustments, "maxReasoningEffort")
             body["additionalModelRequestFields"] = {
-                "reasoningConfig": {"type": "enabled", "maxReasoningEffort": _NOVA_EFFORT[level]}}
-        elif "openai.gpt-oss" in model:
-            body["additionalModelRequestFields"] = {"reasoning_effort": _NOVA_EFFORT[level]}
+                "reasoningConfig": {"type": "enabled", "maxReasoningEffort": effort}}
         else:
             adjustments.append(f"thinking {level.value!r} ignored: llmsync does not know how {model} takes a "
                                "reasoning setting on Bedrock (pass it in extra={'additionalModelRequestFields': "
@@ -222,35 +230,35 @@ class BedrockProvider(Provider):
                       source: str = "effort") -> None:
         """``outputConfig.effort`` for the Claude models that take one, clamped to the levels the
         model has by the Anthropic family's rules."""
-        claude = _claude(model)
-        if claude is None or not claude[0].effort_levels(claude[1]):
+        reasoning = self._claude_reasoning(model)
+        if reasoning is None or (reasoning.known and not reasoning.levels):
             adjustments.append(f"{source} ignored: {model} takes no effort setting on Bedrock")
             return
-        scratch: Dict[str, Any] = {}
-        claude[0]._set_effort(claude[1], effort, scratch, adjustments, source)
-        body.setdefault("outputConfig", {})["effort"] = scratch["output_config"]["effort"]
+        chosen = claude_effort(effort, reasoning, model, source, adjustments)
+        if chosen is not None:
+            body.setdefault("outputConfig", {})["effort"] = chosen
+
+    def _claude_reasoning(self, model: str) -> Optional[Reasoning]:
+        """The Claude family's rules for a Claude model id or profile, else None."""
+        claude = _claude(model)
+        return claude[0].reasoning(claude[1]) if claude is not None else None
 
     def _claude_thinking(self, request: Request, model: str, level: ThinkingLevel, body: Dict[str, Any],
                          inference: Dict[str, Any], adjustments: List[str]) -> None:
         """Claude's own ``thinking`` object, chosen by the Anthropic family's rules."""
-        from . import anthropic
-
-        claude, claude_id = _claude(model) or (anthropic.AnthropicProvider(), model)
-        style = claude.thinking_style(claude_id)
-        if style is None:
-            adjustments.append(f"thinking {level.value!r} ignored: {model} has no extended thinking")
-        elif style == "adaptive":
-            body["additionalModelRequestFields"] = {"thinking": {"type": "adaptive", "display": "summarized"}}
-            if request.effort is None:
-                self._apply_effort(anthropic._LEVEL_EFFORT[level], model, body, adjustments,
-                                   f"thinking {level.value!r}")
-        else:
-            meta = self.model_meta(model) or claude.model_meta(claude_id)
-            budget, max_tokens = anthropic._fit_budget(
-                anthropic._BUDGETS[level], inference.get("maxTokens", 0), request.max_tokens is not None,
-                getattr(meta, "max_output_tokens", None), adjustments)
-            body["additionalModelRequestFields"] = {"thinking": {"type": "enabled", "budget_tokens": budget}}
+        claude, claude_id = _claude(model) or (None, model)
+        reasoning = claude.reasoning(claude_id) if claude is not None else claude_reasoning(model, None)
+        meta = self.model_meta(model) or (claude.model_meta(claude_id) if claude is not None else None)
+        thinking, max_tokens = claude_thinking(
+            level, reasoning, model, inference.get("maxTokens", 0), request.max_tokens is not None,
+            getattr(meta, "max_output_tokens", None), adjustments)
+        if thinking is None:
+            return
+        body["additionalModelRequestFields"] = {"thinking": thinking}
+        if thinking["type"] == "enabled":
             inference["maxTokens"] = max_tokens
+        elif request.effort is None:
+            self._apply_effort(CLAUDE_LEVEL_EFFORT[level], model, body, adjustments, f"thinking {level.value!r}")
 
     # -- replies -----------------------------------------------------------------------------
 

@@ -16,8 +16,9 @@ from typing import Any, Callable, Dict, FrozenSet, List, Mapping, Optional, Tupl
 
 from ..options import Request, ThinkingLevel
 from ..types import Message, ReasoningBlock, Response, Role
-from .base import LEVEL_ORDER, LEVEL_WIRE, ErrorInfo, Provider, WirePlan, clamp_level
+from .base import ErrorInfo, Provider, WirePlan
 from .openai import ChatCompletionsParser, ChatCompletionsProvider
+from .reasoning import LEVEL_ORDER, UNKNOWN, Reasoning, effort_for
 from .sampling import SAMPLING
 
 __all__ = ["Vendor", "VENDORS", "CompatProvider", "OpenRouterProvider", "CompatParser", "providers",
@@ -251,7 +252,8 @@ class CompatProvider(ChatCompletionsProvider):
     # -- reasoning effort: the catalog first, then the row's prefix rules -----------------
 
     def effort_words(self, model: str) -> Optional[Dict[str, str]]:
-        """The effort levels ``model`` takes (llmsync level -> vendor word), or None."""
+        """The effort levels ``model`` takes (llmsync level -> vendor word), or None when it
+        takes none or nobody knows (``reasoning(model).known`` tells which)."""
         meta = self.model_meta(model)
         if meta is not None:
             if meta.reasoning_levels:
@@ -263,36 +265,37 @@ class CompatProvider(ChatCompletionsProvider):
                 return dict(words)
         return None
 
-    def reasoning_levels(self, model: str) -> Optional[List[str]]:
+    def reasoning(self, model: str) -> Reasoning:
+        """The row's effort levels; ``known`` is False when neither the catalog nor a row
+        rule names them (a model the catalog lacks, or one it says takes an unnamed effort)."""
+        meta = self.model_meta(model)
+        reasons = bool(meta and meta.supports_reasoning)
         words = self.effort_words(model)
-        return list(words) if words else None
-
-    def supports_reasoning_effort(self, model: str) -> bool:
-        return self.effort_words(model) is not None
+        if words is not None:
+            return Reasoning(reasons, True, "effort", tuple(w for w in words if w in LEVEL_ORDER))
+        if meta is not None and not meta.supports_reasoning_effort:
+            return Reasoning(reasons)
+        return UNKNOWN if meta is None else Reasoning(reasons, known=False)
 
     def apply_reasoning(self, request: Request, model: str, body: Dict[str, Any],
                         adjustments: List[str]) -> None:
         level = request.thinking_level
         if level is None:
             return
-        words = self.effort_words(model) or {}
-        accepted = [word for word in words if word in LEVEL_ORDER]
-        if not accepted:
-            if level is not ThinkingLevel.OFF:
-                adjustments.append(f"thinking {level.value!r} ignored: {self.id}/{model} "
-                                   "takes no reasoning effort")
-            return
-        if level is ThinkingLevel.OFF and "none" not in accepted and self.vendor.thinking_off:
+        reasoning = self.reasoning(model)
+        takes_none = reasoning.known and "none" in (reasoning.levels or ())
+        if level is ThinkingLevel.OFF and self.vendor.thinking_off and not takes_none \
+                and (reasoning.levels or not reasoning.known):
             body.update(copy.deepcopy(dict(self.vendor.thinking_off)))
             return
-        wire = clamp_level(level, accepted)
-        if wire != LEVEL_WIRE[level]:
-            adjustments.append(f"thinking {level.value!r} is not available on {model}; "
-                               f"sent effort {words[wire]!r}")
+        words = self.effort_words(model) or {}
+        wire = effort_for(level, reasoning, model, adjustments, "effort", f"{self.id}/{model}", words)
+        if wire is None:
+            return
         target = body
         for key in self.vendor.effort_path[:-1]:
             target = target.setdefault(key, {})
-        target[self.vendor.effort_path[-1]] = words[wire]
+        target[self.vendor.effort_path[-1]] = words.get(wire, wire)
 
     # -- request -----------------------------------------------------------------------------
 

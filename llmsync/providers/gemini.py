@@ -7,15 +7,16 @@ ai.google.dev/gemini-api/docs/thought-signatures, and googleapis/python-genai
 are read in ``gemini_stream.py``.
 """
 import json
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional
 
 from ..auth import ApiKey
 from ..errors import InvalidRequestError
-from ..options import Request, ThinkingLevel
+from ..options import Request
 from ..types import Document, Image, Message, ReasoningBlock, Role, Text, ToolChoice, ToolDefinition
-from .base import ErrorInfo, Provider, WirePlan, clamp_level, split_data_url
+from .base import ErrorInfo, Provider, WirePlan, split_data_url
 from .gemini_schema import json_schema
 from .gemini_stream import FINISH_REASONS, PROVIDER_ID, SERVER_PARTS, GeminiParser, parse_usage
+from .reasoning import Reasoning, gemini_reasoning, gemini_thinking_config
 from .sampling import unsupported
 
 __all__ = ["GeminiProvider", "GeminiParser", "providers", "parse_usage", "FINISH_REASONS"]
@@ -25,27 +26,6 @@ _TOOL_MODES = {"auto": "AUTO", "none": "NONE", "any": "ANY"}
 # Documented placeholder for a functionCall Gemini did not produce (history from another
 # model, injected calls): "skip_thought_signature_validator" (thought-signatures FAQ).
 DUMMY_SIGNATURE = "skip_thought_signature_validator"
-
-# thinkingBudget per ThinkingLevel, clamped into the model's range below.
-_BUDGETS = {ThinkingLevel.MINIMAL: 512, ThinkingLevel.LOW: 1024, ThinkingLevel.MEDIUM: 8192,
-            ThinkingLevel.HIGH: 24576, ThinkingLevel.XHIGH: 32768}
-
-# Gemini 2.5 thinkingBudget ranges (ai.google.dev/gemini-api/docs/thinking, "Set budget"):
-# (id fragment, lowest budget, highest budget, whether 0 turns thinking off).
-_BUDGET_RANGES: List[Tuple[str, int, int, bool]] = [
-    ("pro", 128, 32768, False),
-    ("flash-lite", 512, 24576, True),
-    ("flash", 1, 24576, True),
-    ("", 1, 24576, True),
-]
-
-# Gemini 3 thinkingLevel values for ids the catalog does not know (docs/thinking,
-# "Thinking levels"): 3 Pro takes low|high, later Pros low|medium|high, Flash all four.
-_LEVEL_RULES: List[Tuple[str, List[str]]] = [
-    ("gemini-3-pro", ["low", "high"]),
-    ("pro", ["low", "medium", "high"]),
-    ("", ["minimal", "low", "medium", "high"]),
-]
 
 
 def _sampling(request: Request, config: Dict[str, Any], adjustments: List[str]) -> None:
@@ -75,29 +55,10 @@ class GeminiProvider(Provider):
 
     # -- model knowledge (catalog first, then id rules) -----------------------------------
 
-    def thinking_style(self, model: str) -> Optional[str]:
-        """"level" (Gemini 3 ``thinkingLevel``), "budget" (2.5 ``thinkingBudget``) or None."""
-        meta = self.model_meta(model)
-        if meta is not None:
-            return meta.thinking_style if meta.thinking_style in ("level", "budget") else None
-        if model.startswith("gemini-3"):
-            return "level"
-        if model.startswith("gemini-2.5"):
-            return "budget"
-        return None
-
-    def thinking_levels(self, model: str) -> List[str]:
-        """The ``thinkingLevel`` values a Gemini 3 model takes."""
-        meta = self.model_meta(model)
-        if meta is not None and meta.reasoning_levels:
-            return list(meta.reasoning_levels)
-        return next(levels for fragment, levels in _LEVEL_RULES if fragment in model)
-
-    def supports_reasoning(self, model: str) -> bool:
-        return self.thinking_style(model) is not None
-
-    def supports_reasoning_effort(self, model: str) -> bool:
-        return self.thinking_style(model) == "level"
+    def reasoning(self, model: str) -> Reasoning:
+        """Thinking style ("level": Gemini 3 ``thinkingLevel``, "budget": 2.5
+        ``thinkingBudget``, or None) and levels (``reasoning.gemini_reasoning``)."""
+        return gemini_reasoning(model, self.model_meta(model))
 
     # -- request ----------------------------------------------------------------------------
 
@@ -115,6 +76,9 @@ class GeminiProvider(Provider):
         config = request.parallel_tool_config
         if request.parallel_tool_calls is False or (config and config.disable_parallel_tool_use):
             adjustments.append("Gemini has no switch to turn off parallel function calls; ignored")
+        if request.effort is not None:
+            adjustments.append(f"effort {request.effort.value!r} dropped: Gemini has no effort setting "
+                               "(Anthropic's); thinking= sets thinkingConfig")
         generation = self.generation_config(request, model, adjustments)
         if generation:
             body["generationConfig"] = generation
@@ -134,44 +98,10 @@ class GeminiProvider(Provider):
             config["responseMimeType"] = "application/json"
             if isinstance(request.response_format, dict):
                 config["responseJsonSchema"] = json_schema(request.response_format)
-        thinking = self.thinking_config(request.thinking_level, model, adjustments)
+        thinking = gemini_thinking_config(request.thinking_level, self.reasoning(model), model, adjustments)
         if thinking:
             config["thinkingConfig"] = thinking
         return config
-
-    def thinking_config(self, level: Optional[ThinkingLevel], model: str,
-                        adjustments: List[str]) -> Optional[Dict[str, Any]]:
-        """``thinkingLevel`` on Gemini 3, ``thinkingBudget`` on 2.5, never both.
-
-        "Gemini 2.5 series models don't support thinkingLevel; use thinkingBudget
-        instead" (docs/thinking). ``includeThoughts`` asks for thought summaries.
-        """
-        style = self.thinking_style(model)
-        if style is None:
-            if level not in (None, ThinkingLevel.OFF):
-                adjustments.append(f"thinking {level.value!r} ignored: {model} has no thinking setting")
-            return None
-        if level is None:
-            return {"includeThoughts": True}
-        if style == "level":
-            wire = clamp_level(level, self.thinking_levels(model))
-            if wire != level.value:
-                adjustments.append(f"thinking {level.value!r} is not available on {model}; "
-                                   f"sent thinkingLevel {wire!r}")
-            return {"thinkingLevel": wire, "includeThoughts": True}
-        low, high, can_disable = next(r[1:] for r in _BUDGET_RANGES if r[0] in model)
-        if level is ThinkingLevel.OFF:
-            if can_disable:
-                return {"thinkingBudget": 0}
-            adjustments.append(f"thinking cannot be turned off on {model}; sent the minimum "
-                               f"thinkingBudget {low}")
-            return {"thinkingBudget": low, "includeThoughts": True}
-        wanted = _BUDGETS[level]
-        budget = min(max(wanted, low), high)
-        if budget != wanted:
-            adjustments.append(f"thinking {level.value!r} ({wanted} tokens) is outside {model}'s "
-                               f"thinkingBudget range {low}..{high}; sent {budget}")
-        return {"thinkingBudget": budget, "includeThoughts": True}
 
     def wire_contents(self, request: Request, model: str, adjustments: List[str]) -> List[Dict[str, Any]]:
         """``contents``: user/model turns; the tool responses of one step share one user turn."""
@@ -212,7 +142,7 @@ class GeminiProvider(Provider):
         for index, call in enumerate(message.tool_calls or ()):
             signature = call.signature
             # Gemini 3 rejects a step whose first functionCall has no signature (400).
-            if index == 0 and not signature and self.thinking_style(model) == "level":
+            if index == 0 and not signature and self.reasoning(model).style == "level":
                 signature = DUMMY_SIGNATURE
                 adjustments.append(f"messages[{position}]: tool call {call.name!r} has no "
                                    f"thoughtSignature (not made by Gemini?); sent {DUMMY_SIGNATURE!r}")

@@ -7,18 +7,18 @@ Wire reference: platform.openai.com/docs/api-reference/chat and openai-python
 from typing import Any, Dict, FrozenSet, List, Mapping, Optional
 
 from ..builder import token_count, usage_of
-from ..catalog import ModelMeta
+from ..catalog import ModelMeta, lookup
 from ..errors import InvalidRequestError, ProviderError
 from ..events import Event
-from ..options import Request, ThinkingLevel
+from ..options import Request
 from ..types import Citation, Document, FinishReason, Image, Message, Role, Text, TokenLogprob, ToolChoice, Usage
-from .base import (LEVEL_WIRE, ErrorInfo, Provider, StreamParser, WirePlan, clamp_level, data_url, reasons_at,
-                   reply_error)
+from .base import ErrorInfo, Provider, StreamParser, WirePlan, data_url, reply_error
+from .reasoning import Reasoning, effort_for, openai_reasoning, reasons_at
 from .sampling import SAMPLING, chat_sampling
 from .structured_forms import add_system_text, fallback_instructions, json_schema_form
 
 __all__ = ["ChatCompletionsProvider", "ChatCompletionsParser", "OpenAIProvider", "providers", "parse_usage",
-           "openai_reasoning_levels", "describe_openai_error", "is_chat_model"]
+           "describe_openai_error", "fine_tune_base"]
 
 FINISH_REASONS = {
     "stop": FinishReason.STOP,
@@ -218,17 +218,7 @@ class ChatCompletionsProvider(Provider):
     # strict; "json_object": JSON mode, the schema in the system prompt.
     structured_mode = "strict"
 
-    # -- model knowledge (catalog first, then the provider's own rules) -------------------
-
-    def reasoning_levels(self, model: str) -> Optional[List[str]]:
-        """The ``reasoning_effort`` values the model takes, or None if it takes none."""
-        meta = self.model_meta(model)
-        if meta is not None:
-            return list(meta.reasoning_levels) if meta.reasoning_levels else None
-        return None
-
-    def is_reasoning_model(self, model: str) -> bool:
-        return self.supports_reasoning(model)
+    # -- model knowledge: ``reasoning(model)`` (catalog first, then the family's rules) ------
 
     def system_role(self, model: str) -> str:
         return "system"
@@ -255,8 +245,9 @@ class ChatCompletionsProvider(Provider):
         if request.max_tokens is not None:
             body[self.max_tokens_field] = request.max_tokens
         self.apply_reasoning(request, model, body, adjustments)
+        levels = self.reasoning(model).levels
         if request.temperature is not None:
-            if reasons_at(self.reasoning_levels(model), body.get("reasoning_effort")):
+            if reasons_at(levels, body.get("reasoning_effort")):
                 adjustments.append(
                     f"temperature dropped: {model} is a reasoning model and takes only the default"
                 )
@@ -265,7 +256,10 @@ class ChatCompletionsProvider(Provider):
         if request.stop:
             body["stop"] = list(request.stop)
         chat_sampling(request, body, adjustments, self.sampling, f"{self.id}/{model}", self.user_field,
-                      reasons_at(self.reasoning_levels(model), body.get("reasoning_effort")))
+                      reasons_at(levels, body.get("reasoning_effort")))
+        if request.effort is not None:
+            adjustments.append(f"effort {request.effort.value!r} dropped: {self.id} has no effort setting "
+                               "(Anthropic's); thinking= sets the reasoning effort")
         if request.response_format is not None:
             self.apply_response_format(request, body, adjustments)
         if request.stream:
@@ -289,20 +283,14 @@ class ChatCompletionsProvider(Provider):
 
     def apply_reasoning(self, request: Request, model: str, body: Dict[str, Any],
                         adjustments: List[str]) -> None:
-        """Set ``reasoning_effort`` from the thinking level, clamped to the model's levels."""
+        """Set ``reasoning_effort`` from the thinking level, clamped to the model's levels
+        (as asked for a model the catalog does not know)."""
         level = request.thinking_level
         if level is None:
             return
-        accepted = self.reasoning_levels(model)
-        if not accepted:
-            if level is not ThinkingLevel.OFF:
-                adjustments.append(f"thinking {level.value!r} ignored: {model} takes no reasoning_effort")
-            return
-        wire = clamp_level(level, accepted)
-        if wire != LEVEL_WIRE[level]:
-            adjustments.append(f"thinking {level.value!r} is not available on {model}; "
-                               f"sent reasoning_effort {wire!r}")
-        body["reasoning_effort"] = wire
+        wire = effort_for(level, self.reasoning(model), model, adjustments)
+        if wire is not None:
+            body["reasoning_effort"] = wire
 
     def wire_tool_choice(self, choice: ToolChoice) -> Any:
         if choice.mode == "function":
@@ -375,39 +363,16 @@ def _wire_part(part: Any) -> Dict[str, Any]:
     raise InvalidRequestError(f"unsupported content part {part!r}")
 
 
-# OpenAI reasoning models by family, for ids the catalog does not know (newest first).
-# Source: platform.openai.com/docs/api-reference/chat/create#reasoning_effort
-_OPENAI_LEVELS = [
-    ("gpt-5-pro", ["high"]),
-    ("gpt-5.1", ["none", "low", "medium", "high"]),
-    ("gpt-5.", ["none", "low", "medium", "high", "xhigh"]),
-    ("gpt-5", ["minimal", "low", "medium", "high"]),
-    ("o1", ["low", "medium", "high"]),
-    ("o3", ["low", "medium", "high"]),
-    ("o4", ["low", "medium", "high"]),
-]
-
-
-def is_chat_model(model: str) -> bool:
-    """The non-reasoning chat snapshots of reasoning families (``gpt-5-chat-latest``,
-    ``gpt-5.1-chat-latest``), which a prefix match would take for their family."""
-    return "-chat" in model and model.startswith("gpt-5")
-
-
-def openai_reasoning_levels(model: str, meta: Optional[ModelMeta]) -> Optional[List[str]]:
-    """The ``reasoning_effort`` values an OpenAI model takes, or None if it takes none.
-
-    ``meta`` is the model's catalog entry (None when unknown): it wins; otherwise the
-    family rules above. Shared by Chat Completions and the Responses API.
-    """
-    if is_chat_model(model):
-        return None
-    if meta is not None:
-        return list(meta.reasoning_levels) if meta.reasoning_levels else None
-    for prefix, levels in _OPENAI_LEVELS:
-        if model.startswith(prefix):
-            return levels
-    return None
+def fine_tune_base(model: str) -> str:
+    """The base model of a fine-tune, else ``model``: ``ft:BASE:ORG:NAME:ID`` (NAME may be
+    empty; a checkpoint adds ``:ckpt-step-N``) at OpenAI, ``BASE.ft-ID`` at Azure OpenAI
+    (its fine-tuning API's ``fine_tuned_model``). A fine-tune takes its base model's
+    parameters, so it has its base's catalog entry."""
+    if model.startswith("ft:"):
+        base = model.split(":", 2)[1]
+        return base or model
+    head, dot, _ = model.partition(".ft-")
+    return head if dot and head else model
 
 
 class OpenAIProvider(ChatCompletionsProvider):
@@ -424,21 +389,19 @@ class OpenAIProvider(ChatCompletionsProvider):
     sampling = SAMPLING - {"top_k"}
     user_field = "safety_identifier"
 
-    def reasoning_levels(self, model: str) -> Optional[List[str]]:
-        return openai_reasoning_levels(model, self.model_meta(model))
+    def base_model(self, model: str) -> str:
+        """The OpenAI model id whose catalog entry and rules ``model`` follows."""
+        return fine_tune_base(model)
 
-    def is_reasoning_model(self, model: str) -> bool:
-        return self.reasoning_levels(model) is not None
+    def model_meta(self, model: str) -> Optional[ModelMeta]:
+        return lookup(self.id, self.base_model(model))
 
-    def supports_reasoning(self, model: str) -> bool:
-        return self.is_reasoning_model(model)
-
-    def supports_reasoning_effort(self, model: str) -> bool:
-        return self.is_reasoning_model(model)
+    def reasoning(self, model: str) -> Reasoning:
+        return openai_reasoning(self.base_model(model), self.model_meta(model))
 
     def system_role(self, model: str) -> str:
         # "With o1 models and newer, developer messages replace previous system messages."
-        return "developer" if self.is_reasoning_model(model) else "system"
+        return "developer" if self.reasoning(model).takes_effort else "system"
 
 
 def providers() -> List[Provider]:

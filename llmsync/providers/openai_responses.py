@@ -17,19 +17,16 @@ from ..builder import ResponseBuilder, usage_of
 from ..catalog import ModelMeta, lookup, models
 from ..errors import ProviderError
 from ..events import Event
-from ..options import Request, ThinkingLevel
+from ..options import Request
 from ..types import Citation, FinishReason, ReasoningBlock, ServerToolCall, ToolChoice, Usage
-from .base import LEVEL_WIRE, ErrorInfo, Provider, StreamParser, WirePlan, clamp_level, reasons_at, reply_error
-from .openai import describe_openai_error, is_chat_model, openai_reasoning_levels
+from .base import ErrorInfo, Provider, StreamParser, WirePlan, reply_error
+from .openai import describe_openai_error, fine_tune_base
+from .reasoning import Reasoning, effort_for, openai_reasoning, reasons_at
 from .responses_items import PROVIDER_ID, instructions, wire_input
 from .sampling import chat_sampling
 from .structured_forms import json_schema_form
 
 __all__ = ["OpenAIResponsesProvider", "ResponsesParser", "parse_usage", "providers"]
-
-# Families that reject ``include: ["reasoning.encrypted_content"]`` ("Encrypted content
-# is not supported with this model", OpenHands/software-agent-sdk#1208).
-_NON_REASONING_PREFIXES = ("gpt-4", "gpt-3.5", "chatgpt-", "gpt-5-chat")
 
 log = logging.getLogger("llmsync")
 
@@ -324,29 +321,22 @@ class OpenAIResponsesProvider(Provider):
     def models(self) -> List[ModelMeta]:
         return models(self.id) or models("openai")
 
+    def base_model(self, model: str) -> str:
+        """The OpenAI model id whose catalog entry and rules ``model`` follows (a fine-tune's base)."""
+        return fine_tune_base(model)
+
     def model_meta(self, model: str) -> Optional[ModelMeta]:
-        return lookup(self.id, model) or lookup("openai", model)
+        base = self.base_model(model)
+        return lookup(self.id, base) or lookup("openai", base)
 
-    def reasoning_levels(self, model: str) -> Optional[List[str]]:
-        """The reasoning efforts the model takes (OpenAI's rules), or None."""
-        return openai_reasoning_levels(model, self.model_meta(model))
-
-    def supports_reasoning(self, model: str) -> bool:
-        return self.reasoning_levels(model) is not None
-
-    def supports_reasoning_effort(self, model: str) -> bool:
-        return self.reasoning_levels(model) is not None
+    def reasoning(self, model: str) -> Reasoning:
+        """OpenAI's reasoning rules (``reasoning.openai_reasoning``)."""
+        return openai_reasoning(self.base_model(model), self.model_meta(model))
 
     def may_reason(self, model: str) -> bool:
         """Whether to ask for encrypted reasoning: yes unless the model is known not to reason."""
-        if model.startswith(_NON_REASONING_PREFIXES) or is_chat_model(model):
-            return False
-        if self.reasoning_levels(model) is not None:
-            return True
-        meta = self.model_meta(model)
-        if meta is not None:
-            return meta.supports_reasoning
-        return not model.startswith(_NON_REASONING_PREFIXES)
+        reasoning = self.reasoning(model)
+        return reasoning.reasons or not reasoning.known
 
     # -- request ---------------------------------------------------------------------------
 
@@ -360,8 +350,9 @@ class OpenAIResponsesProvider(Provider):
         if request.max_tokens is not None:
             body["max_output_tokens"] = request.max_tokens
         effort = self._apply_reasoning(request, model, body, adjustments)
+        levels = self.reasoning(model).levels
         if request.temperature is not None:
-            if reasons_at(self.reasoning_levels(model), effort):
+            if reasons_at(levels, effort):
                 adjustments.append(f"temperature dropped: {model} takes only the default "
                                    "temperature while it reasons")
             else:
@@ -369,7 +360,10 @@ class OpenAIResponsesProvider(Provider):
         if request.stop:
             adjustments.append("stop sequences dropped: the Responses API has no stop parameter")
         chat_sampling(request, body, adjustments, _RESPONSES_SAMPLING, f"the Responses API ({model})",
-                      "safety_identifier", reasons_at(self.reasoning_levels(model), effort))
+                      "safety_identifier", reasons_at(levels, effort))
+        if request.effort is not None:
+            adjustments.append(f"effort {request.effort.value!r} dropped: the Responses API has no effort "
+                               "setting (Anthropic's); thinking= sets reasoning.effort")
         if request.response_format is not None:
             body["text"] = _text_format(request, adjustments)
         body["store"] = False
@@ -402,18 +396,12 @@ class OpenAIResponsesProvider(Provider):
     def _apply_reasoning(self, request: Request, model: str, body: Dict[str, Any],
                          adjustments: List[str]) -> Optional[str]:
         """Set ``reasoning`` from the thinking level; return the effort sent, if any."""
-        accepted = self.reasoning_levels(model)
         level = request.thinking_level
         if level is None:
             return None
-        if not accepted:
-            if level is not ThinkingLevel.OFF:
-                adjustments.append(f"thinking {level.value!r} ignored: {model} takes no reasoning effort")
+        wire = effort_for(level, self.reasoning(model), model, adjustments, "reasoning.effort")
+        if wire is None:
             return None
-        wire = clamp_level(level, accepted)
-        if wire != LEVEL_WIRE[level]:
-            adjustments.append(f"thinking {level.value!r} is not available on {model}; "
-                               f"sent reasoning effort {wire!r}")
         body["reasoning"] = {"effort": wire} if wire == "none" else {"effort": wire, "summary": "auto"}
         return wire
 

@@ -27,6 +27,7 @@ from ..options import Request
 from .anthropic import AnthropicProvider
 from .base import ErrorInfo, Provider, WirePlan
 from .gemini import GeminiParser, GeminiProvider
+from .reasoning import Reasoning
 
 __all__ = ["VertexProvider", "VertexAnthropicProvider", "VertexGeminiParser", "vertex_base_url", "providers"]
 
@@ -300,14 +301,11 @@ class VertexAnthropicProvider(_Vertex, AnthropicProvider):
 
     # The Anthropic rules read generations from ids like "claude-opus-4-7-20260101"; give
     # them the id without Vertex's "@version".
-    def thinking_style(self, model: str) -> Optional[str]:
-        return super().thinking_style(_base_id(model))
+    def reasoning(self, model: str) -> Reasoning:
+        return super().reasoning(_base_id(model))
 
     def takes_sampling(self, model: str) -> bool:
         return super().takes_sampling(_base_id(model))
-
-    def effort_levels(self, model: str) -> Optional[List[str]]:
-        return super().effort_levels(_base_id(model))
 
     def build_request(self, request: Request, model: str) -> WirePlan:
         plan = super().build_request(request, _model_segment(model, self.id))

@@ -214,12 +214,26 @@ class TestReasoningEffort:
         assert {k: v for k, v in body.items() if k not in ("model", "messages")} == expected
 
     @pytest.mark.parametrize("model", ["xai/grok-4", "deepseek/deepseek-chat", "groq/llama-3.3-70b-versatile",
-                                       "mistral/magistral-medium-latest", "openai-compatible/x"])
+                                       "mistral/magistral-medium-latest"])
     def test_models_without_an_effort_setting_get_none_and_say_so(self, model):
         with llmsync.Client(base_urls={"openai-compatible": "http://h/v1"}) as client:
             plan = client.explain(model, "Hi", thinking="high")
         assert "reasoning_effort" not in plan.body and "reasoning" not in plan.body
         assert any("takes no reasoning effort" in a for a in plan.adjustments)
+
+    @pytest.mark.parametrize("model, thinking, expected", [
+        ("openai-compatible/openai/gpt-oss-120b", "high", {"reasoning_effort": "high"}),
+        ("openai-compatible/x", "minimal", {"reasoning_effort": "minimal"}),
+        ("together/some-new-model", "off", {"reasoning_effort": "none"}),
+        ("deepseek/deepseek-v9", "off", {"thinking": {"type": "disabled"}}),
+        ("deepseek/deepseek-v9", "high", {"reasoning_effort": "high"}),
+    ])
+    def test_a_model_the_catalog_does_not_know_gets_the_level_as_asked(self, model, thinking, expected):
+        keys = {vendor: "sk-" + vendor for vendor in KEY_VARS}
+        with llmsync.Client(base_urls={"openai-compatible": "http://h/v1"}, api_keys=keys) as client:
+            plan = client.explain(model, "Hi", thinking=thinking)
+        assert {k: v for k, v in plan.body.items() if k not in ("model", "messages")} == expected
+        assert plan.adjustments == []
 
     def test_clamped_level_is_listed_in_adjustments(self, keyed):
         plan = keyed.explain("xai/grok-3-mini", "Hi", thinking="medium")

@@ -354,8 +354,8 @@ class TestThinking:
     def test_unknown_gemini_3_ids_follow_the_id_rules(self, model, levels):
         provider = GeminiProvider()
         assert provider.model_meta(model) is None
-        assert provider.thinking_style(model) == "level"
-        assert set(provider.thinking_levels(model)) == levels
+        assert provider.reasoning(model).style == "level"
+        assert set(provider.reasoning(model).levels) == levels
 
     def test_thinking_models_ask_for_thought_summaries_by_default(self):
         assert plan(model="gemini-3-flash-preview").body["generationConfig"] == {
@@ -365,6 +365,14 @@ class TestThinking:
         shown = plan(model="gemini-2.0-flash", thinking="high")
         assert "generationConfig" not in shown.body
         assert any("ignored" in a for a in shown.adjustments)
+
+    @pytest.mark.parametrize("level, wire", [("high", "high"), ("minimal", "minimal"), ("xhigh", "high"),
+                                             ("off", "minimal")])
+    def test_a_model_nobody_knows_gets_a_thinking_level_as_asked(self, level, wire):
+        shown = plan(model="gemini-experimental-0909", thinking=level)
+        assert shown.body["generationConfig"]["thinkingConfig"] == {"thinkingLevel": wire, "includeThoughts": True}
+        assert (shown.adjustments == []) is (level == wire)
+        assert "generationConfig" not in plan(model="gemini-experimental-0909").body
 
     def test_reasoning_capabilities_follow_the_thinking_style(self):
         provider = GeminiProvider()
