@@ -22,11 +22,16 @@ _USAGE_FIELDS = ("prompt_tokens", "completion_tokens", "total_tokens", "cache_re
                  "cache_write_tokens", "reasoning_tokens")
 
 
-def _string(value: object, what: str) -> str:
-    """``value`` if it is a string; else TypeError, which the transport reports as a
+def _not_a_string(value: object, what: str) -> TypeError:
+    """The error for a wire value that should be a string; the transport reports it as a
     ``ProviderError`` (a parser must never hand the caller ``TextDelta(text=1.0)``)."""
+    return TypeError(f"{what} must be a string, got {type(value).__name__}")
+
+
+def _string(value: object, what: str) -> str:
+    """``value`` if it is a string; else ``_not_a_string``."""
     if not isinstance(value, str):
-        raise TypeError(f"{what} must be a string, got {type(value).__name__}")
+        raise _not_a_string(value, what)
     return value
 
 
@@ -119,12 +124,17 @@ class ResponseBuilder:
         self._refusal = _TextBuffer()
         self._calls: Dict[Hashable, _PendingCall] = {}
 
+    # text, reasoning and tool_delta run once per event: they check the type inline.
     def text(self, text: str) -> TextDelta:
-        self._text.write(_string(text, "text"))
+        if not isinstance(text, str):
+            raise _not_a_string(text, "text")
+        self._text.write(text)
         return TextDelta(text)
 
     def reasoning(self, text: str) -> ReasoningDelta:
-        self._reasoning.write(_string(text, "reasoning"))
+        if not isinstance(text, str):
+            raise _not_a_string(text, "reasoning")
+        self._reasoning.write(text)
         return ReasoningDelta(text)
 
     def text_so_far(self) -> str:
@@ -169,8 +179,10 @@ class ResponseBuilder:
         return ToolCallStart(call.index, call_id, name)
 
     def tool_delta(self, key: Hashable, arguments: str) -> ToolCallDelta:
+        if not isinstance(arguments, str):
+            raise _not_a_string(arguments, "tool call arguments")
         call = self._calls[key]
-        call.arguments.write(_string(arguments, "tool call arguments"))
+        call.arguments.write(arguments)
         return ToolCallDelta(call.index, arguments)
 
     def tool_end(self, key: Hashable, signature: Optional[str] = None) -> ToolCallEnd:

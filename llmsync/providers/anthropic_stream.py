@@ -12,6 +12,7 @@ from ..errors import ProviderError
 from ..events import Event
 from ..types import Citation, FinishReason, ReasoningBlock, ServerToolCall, Usage
 from .base import StreamParser, reply_error
+from .wire_json import decode_event
 
 __all__ = ["AnthropicParser", "parse_usage", "error_in", "citation_of", "STOP_REASONS"]
 
@@ -72,12 +73,13 @@ def _is_server_result(kind: Any) -> bool:
 
 
 class _Block:
-    __slots__ = ("kind", "text", "signature", "data", "wire", "json", "citations")
+    __slots__ = ("kind", "text", "start", "signature", "data", "wire", "json", "citations")
 
     def __init__(self, kind: str, text: str = "", signature: str = "", data: Optional[str] = None,
-                 wire: Optional[Dict[str, Any]] = None) -> None:
+                 wire: Optional[Dict[str, Any]] = None, start: int = 0) -> None:
         self.kind = kind
-        self.text = [text] if text else []
+        self.text = [text] if text else []  # a thinking block's text
+        self.start = start  # where a text block's text begins in the reply's text
         self.signature = signature
         self.data = data
         self.wire = wire or {}  # the block as it started (server tool blocks, text)
@@ -103,7 +105,7 @@ class AnthropicParser(StreamParser):
         self._rich = False  # whether server tool blocks or citations were seen
 
     def feed(self, event: str, data: str) -> List[Event]:
-        payload = self.decode(data)
+        payload = decode_event(data, self.provider)
         if not isinstance(payload, dict):
             raise ProviderError(f"unexpected stream event: {data[:200]!r}", provider=self.provider)
         # Unknown event types are skipped, as the streaming docs ask of clients.
@@ -154,11 +156,10 @@ class AnthropicParser(StreamParser):
         if kind == "redacted_thinking":
             self._blocks[index] = _Block(kind, data=block.get("data"))
         elif kind == "text":
-            self._blocks[index] = _Block(kind, wire=block)
+            self._blocks[index] = _Block(kind, wire=block, start=len(self.builder.text_so_far()))
             for citation in block.get("citations") or ():
                 self._cite(citation)
             if block.get("text"):
-                self._blocks[index].text.append(block["text"])
                 return [self.builder.text(block["text"])]
         elif kind in _SERVER_CALLS or _is_server_result(kind):
             self._rich = True
@@ -176,11 +177,9 @@ class AnthropicParser(StreamParser):
     def _block_delta(self, payload: Dict[str, Any]) -> List[Event]:
         index, delta = payload["index"], payload.get("delta") or {}
         kind = delta.get("type")
+        if kind == "text_delta":  # nearly every event; a text block's text is read back at its end
+            return [self.builder.text(delta["text"])] if delta.get("text") else []
         block = self._blocks.get(index)
-        if kind == "text_delta" and delta.get("text"):
-            if block is not None:
-                block.text.append(delta["text"])
-            return [self.builder.text(delta["text"])]
         if kind == "input_json_delta" and delta.get("partial_json") and self.builder.has_call(index):
             return [self.builder.tool_delta(index, delta["partial_json"])]
         if block is None:
@@ -218,7 +217,7 @@ class AnthropicParser(StreamParser):
         return []
 
     def _text_block(self, block: _Block) -> ReasoningBlock:
-        text = "".join(block.text)
+        text = self.builder.text_so_far()[block.start:]
         wire: Dict[str, Any] = {"type": "text", "text": text}
         if block.citations:
             wire["citations"] = [c for c in block.citations if isinstance(c, dict)]

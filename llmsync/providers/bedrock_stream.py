@@ -15,6 +15,7 @@ from ..errors import ContextLengthError, InvalidRequestError, LLMError, Provider
 from ..events import Event
 from ..types import FinishReason, ReasoningBlock, Response, Usage
 from .base import StreamParser
+from .wire_json import decode_event
 
 __all__ = ["BedrockParser", "decode_event_stream", "parse_usage", "STOP_REASONS", "is_context_length",
            "require_botocore"]
@@ -144,7 +145,7 @@ class BedrockParser(StreamParser):
         self._reasoning: Dict[int, _Reasoning] = {}
 
     def feed(self, event: str, data: str) -> List[Event]:
-        payload = self.decode(data)
+        payload = decode_event(data, self.provider)
         if not isinstance(payload, dict):
             raise ProviderError(f"unexpected stream event: {data[:200]!r}", provider=self.provider)
         # Unknown event types are skipped: AWS adds members to the ConverseStreamOutput union.

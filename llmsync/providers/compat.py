@@ -14,8 +14,9 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, FrozenSet, List, Mapping, Optional, Tuple, Type
 
+from ..events import Event
 from ..options import Request, ThinkingLevel
-from ..types import Message, ReasoningBlock, Response, Role
+from ..types import Citation, Message, ReasoningBlock, Response, Role
 from .base import ErrorInfo, Provider, WirePlan
 from .openai import ChatCompletionsParser, ChatCompletionsProvider
 from .reasoning import LEVEL_ORDER, UNKNOWN, Reasoning, effort_for
@@ -81,6 +82,25 @@ class MistralParser(CompatParser):
         delta["content"] = "".join(text) or None
         if thinking:
             delta["reasoning_content"] = "".join(thinking)
+
+
+class PerplexityParser(CompatParser):
+    """Perplexity: the sources come as top-level ``search_results`` [{title, url, date}]
+    or, in older replies, ``citations`` [url, ...] (docs.perplexity.ai, chat completions
+    response), repeated on every chunk."""
+
+    def feed_chunk(self, chunk: Dict[str, Any]) -> List[Event]:
+        events = super().feed_chunk(chunk)
+        results = chunk.get("search_results")
+        if isinstance(results, list):
+            for result in results:
+                if isinstance(result, dict):
+                    self.builder.citation(Citation(result.get("url"), result.get("title")))
+        elif isinstance(chunk.get("citations"), list):
+            for url in chunk["citations"]:
+                if isinstance(url, str):
+                    self.builder.citation(Citation(url))
+        return events
 
 
 # Fields of a reasoning_details entry that arrive in pieces across stream deltas.
@@ -464,9 +484,9 @@ VENDORS: Tuple[Vendor, ...] = (
            effort=(("gpt-oss", _same("low", "medium", "high")),),
            context_errors=("context_length_exceeded", "maximum context length"), sampling=SAMPLING - {"top_k"}),
     # docs.perplexity.ai: POST https://api.perplexity.ai/chat/completions (no /v1);
-    # sources come as top-level "search_results" / "citations", read by the shared parser.
+    # sources come as top-level "search_results" / "citations" (PerplexityParser).
     Vendor("perplexity", "https://api.perplexity.ai", "PERPLEXITY_API_KEY",
-           context_errors=("maximum context length",)),
+           context_errors=("maximum context length",), parser=PerplexityParser),
 )
 
 

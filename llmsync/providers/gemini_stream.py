@@ -14,6 +14,7 @@ from ..errors import ProviderError
 from ..events import Event
 from ..types import Citation, FinishReason, ReasoningBlock, Response, ServerToolCall, TokenLogprob, Usage
 from .base import StreamParser, reply_error
+from .wire_json import decode_event
 
 __all__ = ["PROVIDER_ID", "GeminiParser", "parse_usage", "grounding_citations", "FINISH_REASONS", "SERVER_PARTS"]
 
@@ -120,7 +121,7 @@ class GeminiParser(StreamParser):
         self._usage_meta: Optional[Dict[str, Any]] = None
 
     def feed(self, event: str, data: str) -> List[Event]:
-        chunk = self.decode(data)
+        chunk = decode_event(data, self.provider)
         if isinstance(chunk, list):  # streamGenerateContent without alt=sse sends an array
             return [e for item in chunk for e in self.feed_chunk(item)]
         return self.feed_chunk(chunk)
@@ -161,10 +162,13 @@ class GeminiParser(StreamParser):
                         out.append(builder.text(text))
                 else:
                     out.extend(self._part(part))
-            for citation in grounding_citations(candidate.get("groundingMetadata")):
-                builder.citation(citation)
-            for entry in _logprobs(candidate.get("logprobsResult")):
-                builder.logprob(entry)
+            grounding, logprobs = candidate.get("groundingMetadata"), candidate.get("logprobsResult")
+            if grounding is not None:  # search grounding: a few replies, on their last chunks
+                for citation in grounding_citations(grounding):
+                    builder.citation(citation)
+            if logprobs is not None:
+                for entry in _logprobs(logprobs):
+                    builder.logprob(entry)
             if candidate.get("finishReason"):
                 self._finish(candidate["finishReason"], candidate.get("finishMessage"))
         if "promptFeedback" in chunk:

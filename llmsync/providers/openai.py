@@ -16,6 +16,7 @@ from .base import ErrorInfo, Provider, StreamParser, WirePlan, data_url, reply_e
 from .reasoning import Reasoning, effort_for, openai_reasoning, reasons_at
 from .sampling import SAMPLING, chat_sampling
 from .structured_forms import add_system_text, fallback_instructions, json_schema_form
+from .wire_json import decode_event
 
 __all__ = ["ChatCompletionsProvider", "ChatCompletionsParser", "OpenAIProvider", "providers", "parse_usage",
            "describe_openai_error", "fine_tune_base"]
@@ -73,6 +74,25 @@ def _logprobs(content: Any) -> List[TokenLogprob]:
     return out
 
 
+# A delta that carries nothing but text, or nothing but pieces of tool calls.
+_TEXT_ONLY = frozenset({"content", "role"})
+_CALLS_ONLY = frozenset({"tool_calls"})
+
+
+def _lone_delta(chunk: Dict[str, Any]) -> Optional[Dict[str, Any]]:
+    """The delta of choice 0 when it is all the chunk carries (no usage, finish reason,
+    logprobs or other choice), else None. Nearly every chunk of a reply is one."""
+    choices = chunk.get("choices")
+    if type(choices) is not list or len(choices) != 1 or chunk.get("usage"):
+        return None
+    choice = choices[0]
+    if type(choice) is not dict or choice.get("index", 0) != 0 or choice.get("finish_reason") \
+            or choice.get("logprobs"):
+        return None
+    delta = choice.get("delta")
+    return delta if type(delta) is dict else None
+
+
 class ChatCompletionsParser(StreamParser):
     """Chat Completions chunks: deltas of choice 0, tool calls by index, usage last.
 
@@ -85,7 +105,7 @@ class ChatCompletionsParser(StreamParser):
         if data == "[DONE]":
             self.complete = True
             return []
-        chunk = self.decode(data)
+        chunk = decode_event(data, self.provider)
         if not isinstance(chunk, dict):
             raise ProviderError(f"unexpected stream chunk: {data[:200]!r}", provider=self.provider)
         return self.feed_chunk(chunk)
@@ -116,11 +136,20 @@ class ChatCompletionsParser(StreamParser):
         builder = self.builder
         builder.id = builder.id or chunk.get("id")
         builder.model = chunk.get("model") or builder.model
+        delta = _lone_delta(chunk)
+        if delta is not None:
+            # Nearly every chunk is a piece of text or of a tool call and nothing else: read
+            # without the look-ups the rarer fields need (tests/test_fast_path.py checks that
+            # both ways give the same events and Response on every recorded reply).
+            fields = delta.keys()
+            if fields <= _TEXT_ONLY and type(delta.get("content")) is str:
+                return [builder.text(delta["content"])] if delta["content"] else []
+            if fields == _CALLS_ONLY:
+                return self._tool_calls(delta["tool_calls"])
         out: List[Event] = []
         for choice in chunk.get("choices") or ():
             if isinstance(choice, dict) and choice.get("index", 0) == 0:
                 out.extend(self._choice(choice))
-        self._vendor_sources(chunk)
         usage = parse_usage(chunk.get("usage"))
         if usage is not None:
             out.append(builder.set_usage(usage))
@@ -143,9 +172,7 @@ class ChatCompletionsParser(StreamParser):
             out.append(builder.text(content))
         if isinstance(delta.get("refusal"), str) and delta["refusal"]:
             builder.refusal(delta["refusal"])  # DESIGN: a refusal is never content
-        for position, call in enumerate(delta.get("tool_calls") or ()):
-            if isinstance(call, dict):
-                out.extend(self._tool_call_delta(call, position))
+        out.extend(self._tool_calls(delta.get("tool_calls")))
         for annotation in delta.get("annotations") or ():
             self._annotation(annotation)
         logprobs = choice.get("logprobs")
@@ -170,32 +197,27 @@ class ChatCompletionsParser(StreamParser):
             text = self.builder.text_so_far()[start:end] or None
         self.builder.citation(Citation(cited.get("url"), cited.get("title"), text))
 
-    def _vendor_sources(self, chunk: Dict[str, Any]) -> None:
-        # Perplexity: top-level "search_results" [{title, url, date}] and the older
-        # "citations" [url, ...] (docs.perplexity.ai, chat completions response).
-        results = chunk.get("search_results")
-        if isinstance(results, list):
-            for result in results:
-                if isinstance(result, dict):
-                    self.builder.citation(Citation(result.get("url"), result.get("title")))
-        elif isinstance(chunk.get("citations"), list):
-            for url in chunk["citations"]:
-                if isinstance(url, str):
-                    self.builder.citation(Citation(url))
-
     def adapt(self, delta: Dict[str, Any]) -> None:
-        """Rewrite one delta or message in place into the OpenAI shape (OpenAI's already is)."""
+        """Rewrite one delta or message in place into the OpenAI shape (OpenAI's already is).
 
-    def _tool_call_delta(self, call: Dict[str, Any], position: int) -> List[Event]:
-        key = call.get("index", position)
-        function = call.get("function") or {}
+        A delta of nothing but a string ``content`` (and ``role``), or nothing but
+        ``tool_calls``, is read without it (``feed_chunk``).
+        """
+
+    def _tool_calls(self, calls: Any) -> List[Event]:
+        """Pieces of tool calls, keyed by their ``index``: the first piece names the call."""
+        builder = self.builder
         out: List[Event] = []
-        if not self.builder.has_call(key):
-            call_id = call.get("id") or f"call_{key}"
-            out.append(self.builder.tool_start(key, call_id, function.get("name") or ""))
-        arguments = function.get("arguments")
-        if arguments:
-            out.append(self.builder.tool_delta(key, arguments))
+        for position, call in enumerate(calls or ()):
+            if not isinstance(call, dict):
+                continue
+            key = call.get("index", position)
+            function = call.get("function") or {}
+            if not builder.has_call(key):
+                out.append(builder.tool_start(key, call.get("id") or f"call_{key}", function.get("name") or ""))
+            arguments = function.get("arguments")
+            if arguments:
+                out.append(builder.tool_delta(key, arguments))
         return out
 
 

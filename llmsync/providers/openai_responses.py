@@ -25,6 +25,7 @@ from .reasoning import Reasoning, effort_for, openai_reasoning, reasons_at
 from .responses_items import PROVIDER_ID, instructions, wire_input
 from .sampling import chat_sampling
 from .structured_forms import json_schema_form
+from .wire_json import decode_event
 
 __all__ = ["OpenAIResponsesProvider", "ResponsesParser", "parse_usage", "providers"]
 
@@ -190,7 +191,7 @@ class ResponsesParser(StreamParser):
         self._streamed: Set[Any] = set()  # item ids whose content arrived as deltas
 
     def feed(self, event: str, data: str) -> List[Event]:
-        payload = self.decode(data)
+        payload = decode_event(data, self.provider)
         if not isinstance(payload, dict):
             raise ProviderError(f"unexpected stream event: {data[:200]!r}", provider=self.provider)
         handler = _HANDLERS.get(payload.get("type") or event)
