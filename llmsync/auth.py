@@ -34,6 +34,11 @@ class ApiKey:
         self._token_provider = token_provider
         self.source = source
 
+    @property
+    def is_token_provider(self) -> bool:
+        """Whether the secret is a token fetched per request (Entra ID, OAuth)."""
+        return self._token_provider is not None
+
     def reveal(self) -> str:
         """The secret: the fixed one, or a token fetched from ``token_provider`` now."""
         if self._token_provider is None:

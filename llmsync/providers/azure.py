@@ -247,8 +247,13 @@ class _Azure:
     """What ``azure`` and ``azure-responses`` share: endpoint, api-version, auth, errors."""
 
     id: str
-    api_version: Optional[str] = None
-    deployments: Mapping[str, str] = {}
+
+    def __init__(self, api_version: Optional[str] = None,
+                 deployments: Optional[Mapping[str, str]] = None) -> None:
+        """``api_version`` overrides ``$AZURE_OPENAI_API_VERSION``; ``deployments`` maps
+        deployment names to model ids, for deployments not named after their model."""
+        self.api_version = api_version
+        self.deployments = dict(deployments or {})
 
     def base_url_from_environment(self, environ: Mapping[str, str]) -> Optional[str]:
         """``$AZURE_OPENAI_ENDPOINT``.
@@ -270,7 +275,7 @@ class _Azure:
         if key is None:
             return {}
         # An ApiKey built with token_provider= fetches a fresh Entra ID token per reveal().
-        if getattr(key, "_token_provider", None) is not None:
+        if key.is_token_provider:
             return {"Authorization": f"Bearer {key.reveal()}"}
         return {"api-key": key.reveal()}
 
@@ -313,11 +318,6 @@ class AzureProvider(_Azure, OpenAIProvider):
     env_keys = (KEY_ENV,)
     # Never OpenAI's URL: an Azure key must not go to api.openai.com when no endpoint is set.
     default_base_url = None  # type: ignore[assignment]
-
-    def __init__(self, api_version: Optional[str] = None,
-                 deployments: Optional[Mapping[str, str]] = None) -> None:
-        self.api_version = api_version
-        self.deployments = dict(deployments or {})
 
     @property
     def models_path(self) -> str:  # type: ignore[override]
@@ -362,11 +362,6 @@ class AzureResponsesProvider(_Azure, OpenAIResponsesProvider):
     key_id = "azure"
     env_keys = (KEY_ENV,)
     default_base_url = None  # type: ignore[assignment]
-
-    def __init__(self, api_version: Optional[str] = None,
-                 deployments: Optional[Mapping[str, str]] = None) -> None:
-        self.api_version = api_version
-        self.deployments = dict(deployments or {})
 
     @property
     def models_path(self) -> str:  # type: ignore[override]
