@@ -290,7 +290,7 @@ class TestClusterLimiter:
         jitter = 2  # a loaded 2-core machine may delay a paced request next to the following one
         for width in (1.0, 2.0):
             assert requests_in_window(arrivals, width) <= burst + rate * width + jitter, width
-        during_pause = [t for t in arrivals if paused_at + 0.1 < t < paused_at + 0.95]
+        during_pause = [t for t in arrivals if paused_at + 0.25 < t < paused_at + 0.95]
         assert during_pause == []
         # Not starved: about burst + rate * (4 s - 1 s paused) went through.
         assert len(arrivals) >= 0.8 * (burst + rate * 3.0)
@@ -336,7 +336,7 @@ def test_a_429_with_retry_after_pauses_every_worker(cluster):
     def responder(received):
         arrivals.append(time.monotonic())
         if first.acquire(blocking=False):
-            return Reply.error(429, "slow down", headers={"Retry-After": "1"})
+            return Reply.error(429, "slow down", headers={"Retry-After": "2"})
         return Reply(text="ok")
 
     items = [{"id": n, "prompt": str(n)} for n in range(12)]
@@ -345,7 +345,10 @@ def test_a_429_with_retry_after_pauses_every_worker(cluster):
                                   requests_per_minute=6000)
     assert all("response" in line for line in lines)
     assert len(arrivals) == 13
-    assert not [t for t in arrivals if arrivals[0] + 0.1 < t < arrivals[0] + 0.9]
+    # Requests that had their turn before the 429 came back may still land (0.3 s of
+    # slack for a loaded machine); then nothing until the pause is over.
+    assert not [t for t in arrivals if arrivals[0] + 0.3 < t < arrivals[0] + 1.9]
+    assert max(arrivals) >= arrivals[0] + 1.9
 
 
 def test_the_cli_resumes_a_dask_batch_after_kill_9(cluster, tmp_path):
