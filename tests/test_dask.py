@@ -44,7 +44,7 @@ def echo_server():
 @pytest.fixture(scope="module")
 def cluster():
     # The workers have a key of their own, as on a real cluster; the driver's is not shipped.
-    with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=2, dashboard_address=None,
+    with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=2, dashboard_address=":0",
                                   env={"OPENAI_API_KEY": WORKER_KEY}) as local:
         yield local
 
