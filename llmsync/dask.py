@@ -9,15 +9,15 @@ output lines in the format of ``llmsync batch`` (see ``llmsync.jsonl``).
 Rate limits hold for the whole cluster: ``ClusterLimiter`` keeps one schedule per limit
 in the Dask scheduler (a small extension installed with ``run_on_scheduler``, as Dask's
 own ``Semaphore`` lives there), so it outlives any worker, and every request of every
-worker reserves its send time there: one round trip of well under a millisecond. A 429
-that names a wait pauses the schedule, so every worker on every node waits.
+worker reserves its send time there: one round trip, about a millisecond. A 429 that
+names a wait pauses the schedule, so every worker on every node waits. (The scheduler
+must be able to import llmsync, as the workers must.)
 
 With ``output=`` the driver appends each line as its task completes and resumes like
 ``llmsync batch``; it reads the input lazily and keeps a bounded window of tasks in
 flight. Import this module explicitly; ``import llmsync`` never imports Dask.
 """
 import functools
-import inspect
 import itertools
 import pickle
 import threading
@@ -404,8 +404,6 @@ class _Session:
     def __init__(self, client: Any, cluster_or_client: Any, requests_per_minute: Optional[float],
                  tokens_per_minute: Optional[float], ship_keys: bool) -> None:
         _check_limits(requests_per_minute, tokens_per_minute)
-        if (requests_per_minute or tokens_per_minute) and "limiter" not in inspect.signature(client.batch).parameters:
-            raise InvalidRequestError("cluster-wide limits need a Client.batch that takes limiter=")
         self.client = client
         self.limits = (requests_per_minute, tokens_per_minute)
         self.ship_keys = ship_keys

@@ -1,6 +1,5 @@
 """Scale-out: a pickled Client, batches on Dask worker processes, limits for the whole cluster."""
 import importlib.util
-import inspect
 import json
 import os
 import pickle
@@ -23,9 +22,6 @@ from llmsync.dask import ClusterLimiter, run_batch_on_dask, run_file_on_dask  # 
 MODEL = "openai/gpt-4o-mini"
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WORKER_KEY = "sk-the-workers-own-key"
-needs_limiter = pytest.mark.xfail(
-    "limiter" not in inspect.signature(llmsync.Client.batch).parameters,
-    reason="needs Client.batch(limiter=) from the batch rewrite", strict=False)
 
 
 def echo(received):
@@ -328,7 +324,6 @@ class TestClusterLimiter:
             ClusterLimiter(None, **options)
 
 
-@needs_limiter
 def test_a_429_with_retry_after_pauses_every_worker(cluster):
     arrivals = []
     first = threading.Lock()
