@@ -257,6 +257,6 @@ def _registry_lookup(provider_id: str) -> Optional[MetaLookup]:
     from .registry import get_provider
 
     try:
-        return get_provider(provider_id).model_meta
+        return get_provider(provider_id).price_meta
     except InvalidRequestError:
         return None

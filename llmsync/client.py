@@ -11,7 +11,7 @@ from typing import (TYPE_CHECKING, Any, Callable, Dict, Iterable, Iterator, List
 from urllib.parse import urlencode
 
 from .auth import ApiKey, AuthStore
-from .catalog import ModelMeta, lookup
+from .catalog import ModelMeta
 from .errors import InvalidRequestError, LLMError, LLMSyncWarning
 from .events import Event
 from .cancel import Cancel
@@ -220,9 +220,14 @@ class Client:
         return provider.parse_model_list(exchange.json())
 
     def model_info(self, model: str) -> Optional[ModelMeta]:
-        """The catalog entry for "provider/model-id", or None when unknown."""
+        """The catalog entry for "provider/model-id" as its provider reads it (an OpenAI
+        fine-tune gets its base model's), or None when unknown."""
         provider_id, model_id = split_model(model)
-        return lookup(provider_id, model_id)
+        try:
+            provider = get_provider(provider_id)
+        except InvalidRequestError:  # no such provider: nothing known about its models
+            return None
+        return provider.model_meta(model_id)
 
     def executor(self) -> ThreadPoolExecutor:
         """The client's shared worker pool (for tools and batches), created on first use."""

@@ -134,14 +134,6 @@ class TestOpenAIFamily:
         body = quiet(client, "azure/gpt-4o-mini-2024-07-18.ft-0123abcd", temperature=0.5).body
         assert body["temperature"] == 0.5 and "reasoning_effort" not in body
 
-    def test_a_priced_reply_of_a_fine_tune_has_a_cost(self):
-        provider = OpenAIProvider()
-        reply = {"id": "c", "model": FINE_TUNE, "choices": [
-            {"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": 1000000, "completion_tokens": 0, "total_tokens": 1000000}}
-        response = provider.parse_response(reply, FINE_TUNE)
-        assert response.cost == pytest.approx(lookup("openai", "o4-mini").input_price)
-
     @pytest.mark.parametrize("model, thinking, wire", [
         ("openai/my-new-reasoner", "xhigh", "xhigh"),
         ("openai/my-new-reasoner", "off", "none"),
@@ -255,3 +247,23 @@ class TestOneMappingPerFamily:
             llmsync.Request(model="bedrock/mistral.mistral-large-2407-v1:0", messages="Hi", thinking="high"),
             "mistral.mistral-large-2407-v1:0").adjustments
         assert any("does not know how" in note for note in notes)
+
+
+class TestFineTunePrices:
+    @pytest.mark.parametrize("model", ["openai/ft:gpt-4o-mini-2024-07-18:acme::abc123",
+                                       "openai-responses/ft:gpt-4o-mini-2024-07-18:acme:name:abc123"])
+    def test_a_fine_tune_is_unpriced_rather_than_priced_as_its_base(self, model):
+        from llmsync.testing import FakeServer, Reply
+
+        with FakeServer() as server:
+            server.add(Reply(text="ok", usage=llmsync.Usage(1000, 1000, 2000)),
+                       Reply(text="ok", usage=llmsync.Usage(1000, 1000, 2000)))
+            client = server.client()
+            assert client.generate(model, "hi").cost is None
+            base = model.split("/", 1)[0] + "/gpt-4o-mini"
+            assert client.generate(base, "hi").cost > 0
+
+    def test_model_info_finds_a_fine_tunes_base_entry(self):
+        info = llmsync.Client(api_keys={"openai": "sk-test-1234567890"}).model_info(
+            "openai/ft:gpt-4o-mini-2024-07-18:acme::abc123")
+        assert info is not None and info.id.startswith("gpt-4o-mini")

@@ -292,6 +292,11 @@ class _Azure:
         """An ``azure`` catalog entry, else the OpenAI entry of the model behind it."""
         return lookup("azure", model) or lookup("openai", self.base_model(model))
 
+    def price_meta(self, model: str) -> Optional[ModelMeta]:
+        # A fine-tune runs at prices of its own, not its base model's: unpriced, not wrong.
+        behind = self.model_for(model)
+        return None if fine_tune_base(behind) != behind else self.model_meta(model)
+
     def models(self) -> List[ModelMeta]:
         """Deployments are named by their owners: the catalog has none (ask the server)."""
         from ..catalog import models

@@ -190,6 +190,10 @@ class Provider:
     def model_meta(self, model: str) -> Optional[ModelMeta]:
         return lookup(self.id, model)
 
+    def price_meta(self, model: str) -> Optional[ModelMeta]:
+        """The catalog entry whose prices ``model`` is billed at; None leaves it unpriced."""
+        return self.model_meta(model)
+
     def reasoning(self, model: str) -> Reasoning:
         """How ``model`` reasons and takes a thinking level (``llmsync.providers.reasoning``):
         the catalog entry here; a provider family adds its rules by model id."""
@@ -278,7 +282,7 @@ class Provider:
 
     def priced(self, parser: "ParserT") -> "ParserT":
         """``parser``, pricing its replies (``Response.cost``) with this provider's catalog view."""
-        parser.builder.model_meta = self.model_meta
+        parser.builder.model_meta = self.price_meta
         return parser
 
     def decode_stream(self, chunks: Iterator[bytes]) -> Iterator[Tuple[str, str]]:

@@ -134,7 +134,8 @@ class ChatCompletionsParser(StreamParser):
         if chunk.get("error"):
             raise _stream_error(chunk, self.provider)
         builder = self.builder
-        builder.id = builder.id or chunk.get("id")
+        if not builder.id:
+            builder.id = chunk.get("id")
         builder.model = chunk.get("model") or builder.model
         delta = _lone_delta(chunk)
         if delta is not None:
@@ -417,6 +418,10 @@ class OpenAIProvider(ChatCompletionsProvider):
 
     def model_meta(self, model: str) -> Optional[ModelMeta]:
         return lookup(self.id, self.base_model(model))
+
+    def price_meta(self, model: str) -> Optional[ModelMeta]:
+        # A fine-tune runs at prices of its own, not its base model's: unpriced, not wrong.
+        return None if fine_tune_base(model) != model else self.model_meta(model)
 
     def reasoning(self, model: str) -> Reasoning:
         return openai_reasoning(self.base_model(model), self.model_meta(model))

@@ -330,6 +330,10 @@ class OpenAIResponsesProvider(Provider):
         base = self.base_model(model)
         return lookup(self.id, base) or lookup("openai", base)
 
+    def price_meta(self, model: str) -> Optional[ModelMeta]:
+        # A fine-tune runs at prices of its own, not its base model's: unpriced, not wrong.
+        return None if fine_tune_base(model) != model else self.model_meta(model)
+
     def reasoning(self, model: str) -> Reasoning:
         """OpenAI's reasoning rules (``reasoning.openai_reasoning``)."""
         return openai_reasoning(self.base_model(model), self.model_meta(model))
