@@ -79,6 +79,9 @@ class _TextBuffer:
     def getvalue(self) -> str:
         return "".join(self._chunks + self._pieces)  # one join: no third copy of the text
 
+    def __len__(self) -> int:
+        return sum(map(len, self._chunks)) + sum(map(len, self._pieces))
+
     def __bool__(self) -> bool:
         return bool(self._chunks or self._pieces)
 
@@ -140,6 +143,10 @@ class ResponseBuilder:
     def text_so_far(self) -> str:
         """The visible text received so far (annotations index into it)."""
         return self._text.getvalue()
+
+    def text_length(self) -> int:
+        """The length of ``text_so_far()``, without joining the text."""
+        return len(self._text)
 
     def refusal(self, text: str) -> None:
         """Record a piece of an explicit refusal: never content, so no ``TextDelta``."""

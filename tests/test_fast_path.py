@@ -1,11 +1,12 @@
 """The per-event fast paths give exactly what the plain paths give.
 
-Two shortcuts sit on the per-event path (benchmarks/README.rst, "Where the time goes"):
+Three shortcuts sit on the per-event path (benchmarks/README.rst, "Where the time goes"):
 ``wire_json.decode_event`` decodes an event's JSON without ``json.loads``'s whitespace
-scans, and Chat Completions reads a chunk that is nothing but a text or tool-call delta
-(``openai._lone_delta``) without the look-ups the rarer fields need. Every recorded reply
-(tests/fixtures/recorded and recorded_cloud) must give the same events and the same
-``Response``, or the same error, with both shortcuts turned off.
+scans; Chat Completions reads a chunk that is nothing but a text or tool-call delta
+(``openai._lone_delta``), and Gemini a part that is nothing but text
+(``gemini_stream._text_only``), without the look-ups the rarer fields need. Every
+recorded reply (tests/fixtures/recorded and recorded_cloud) must give the same events and
+the same ``Response``, or the same error, with the shortcuts turned off.
 """
 import base64
 import json
@@ -17,6 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from llmsync.errors import LLMError
+from llmsync.providers import gemini_stream
 from llmsync.providers import openai as chat
 from llmsync.providers import wire_json
 from llmsync.providers.base import decode_json
@@ -64,12 +66,13 @@ def outcome(provider_id, model, body, stream):
 
 
 def plain_paths(monkeypatch):
-    """Turn both shortcuts off: every event goes through ``json.loads`` and the whole parser."""
+    """Turn the shortcuts off: every event goes through ``json.loads`` and the whole parser."""
     def never(*args):
         raise ValueError("fast path off")
 
     monkeypatch.setattr(wire_json, "_raw_decode", never)
     monkeypatch.setattr(chat, "_lone_delta", lambda chunk: None)
+    monkeypatch.setattr(gemini_stream, "_text_only", lambda part: None)
 
 
 @pytest.mark.parametrize("folder, name", recorded())
@@ -126,6 +129,24 @@ def test_chat_chunks_at_the_edge_of_the_shortcut_read_the_same_without_it(edge, 
     fast = outcome(provider_id, "gpt-4o-mini", body, stream=True)
     plain_paths(monkeypatch)
     assert outcome(provider_id, "gpt-4o-mini", body, stream=True) == fast
+
+
+def _gemini_sse(*parts, finish="STOP"):
+    chunks = [{"candidates": [{"content": {"role": "model", "parts": [part]}}]} for part in parts]
+    chunks[-1]["candidates"][0]["finishReason"] = finish
+    return b"".join(b"data: " + json.dumps(chunk).encode() + b"\r\n\r\n" for chunk in chunks)
+
+
+@pytest.mark.parametrize("parts", [
+    [{"text": "a"}, {"text": ""}, {"text": "b", "thought": True}, {"text": "c", "thoughtSignature": "sig"}],
+    [{"text": 5}, {"functionCall": {"name": "f", "args": {"x": 1}}, "thoughtSignature": "s"}, {"text": "d"}],
+    [{"executableCode": {"language": "PYTHON", "code": "1"}}, {"codeExecutionResult": {"output": "1"}}],
+], ids=["text and thoughts", "odd parts", "code execution"])
+def test_gemini_parts_at_the_edge_of_the_shortcut_read_the_same_without_it(parts, monkeypatch):
+    body = _gemini_sse(*parts)
+    fast = outcome("gemini", "gemini-2.5-flash", body, stream=True)
+    plain_paths(monkeypatch)
+    assert outcome("gemini", "gemini-2.5-flash", body, stream=True) == fast
 
 
 def _decoded(data):
@@ -191,3 +212,33 @@ def test_perplexity_older_citation_urls_are_read_too():
 def test_other_chat_vendors_do_not_look_for_perplexity_sources():
     body = _chat_sse(dict(_choice({"content": "Hi"}, finish_reason="stop"), citations=["https://a.example"]))
     assert _read_stream("openai", body).citations == []
+
+
+def _anthropic_sse(*events):
+    return b"".join(f"event: {e['type']}\ndata: {json.dumps(e)}\n\n".encode() for e in events)
+
+
+def test_anthropic_text_blocks_are_read_back_whole_at_the_end_when_a_reply_cites():
+    citation = {"type": "web_search_result_location", "url": "https://a.example", "title": "A",
+                "cited_text": "w", "encrypted_index": "enc"}
+    body = _anthropic_sse(
+        {"type": "message_start", "message": {"id": "m", "model": "claude", "usage": {"input_tokens": 1}}},
+        {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Hel"}},
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "lo "}},
+        {"type": "content_block_stop", "index": 0},
+        {"type": "content_block_start", "index": 1, "content_block": {"type": "text", "text": "wo"}},
+        {"type": "content_block_delta", "index": 1, "delta": {"type": "citations_delta", "citation": citation}},
+        {"type": "content_block_delta", "index": 1, "delta": {"type": "text_delta", "text": "rld"}},
+        {"type": "content_block_stop", "index": 1},
+        {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 3}},
+        {"type": "message_stop"})
+    provider = get_provider("anthropic")
+    parser = provider.stream_parser("claude-sonnet-4-5")
+    for name, data in provider.decode_stream(iter([body])):
+        parser.feed(name, data)
+    response = parser.finish()
+    assert response.content == "Hello world"
+    assert [(b.kind, b.text) for b in response.reasoning_blocks] == [("text", "Hello "), ("text", "world")]
+    assert json.loads(response.reasoning_blocks[1].data) == {"type": "text", "text": "world", "citations": [citation]}
+    assert [c.url for c in response.citations] == ["https://a.example"]

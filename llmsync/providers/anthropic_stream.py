@@ -5,7 +5,7 @@ Wire reference: docs.claude.com/en/api/messages-streaming; anthropic-sdk-python
 """
 import json
 import logging
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Union
 
 from ..builder import token_count, usage_of
 from ..errors import ProviderError
@@ -73,13 +73,14 @@ def _is_server_result(kind: Any) -> bool:
 
 
 class _Block:
-    __slots__ = ("kind", "text", "start", "signature", "data", "wire", "json", "citations")
+    __slots__ = ("kind", "text", "start", "end", "signature", "data", "wire", "json", "citations")
 
     def __init__(self, kind: str, text: str = "", signature: str = "", data: Optional[str] = None,
                  wire: Optional[Dict[str, Any]] = None, start: int = 0) -> None:
         self.kind = kind
         self.text = [text] if text else []  # a thinking block's text
-        self.start = start  # where a text block's text begins in the reply's text
+        self.start = start  # where a text block's text begins and ends in the reply's text
+        self.end = start
         self.signature = signature
         self.data = data
         self.wire = wire or {}  # the block as it started (server tool blocks, text)
@@ -101,7 +102,9 @@ class AnthropicParser(StreamParser):
         super().__init__(provider, model)
         self._blocks: Dict[int, _Block] = {}
         self._usage: Dict[str, Any] = {}
-        self._kept: List[ReasoningBlock] = []  # every block to send back, in order
+        # Every block to send back, in order; text blocks stay _Blocks until the end, when
+        # they are needed only if the reply has server tool blocks or citations.
+        self._kept: List[Union[ReasoningBlock, _Block]] = []
         self._rich = False  # whether server tool blocks or citations were seen
 
     def feed(self, event: str, data: str) -> List[Event]:
@@ -156,7 +159,7 @@ class AnthropicParser(StreamParser):
         if kind == "redacted_thinking":
             self._blocks[index] = _Block(kind, data=block.get("data"))
         elif kind == "text":
-            self._blocks[index] = _Block(kind, wire=block, start=len(self.builder.text_so_far()))
+            self._blocks[index] = _Block(kind, wire=block, start=self.builder.text_length())
             for citation in block.get("citations") or ():
                 self._cite(citation)
             if block.get("text"):
@@ -203,6 +206,7 @@ class AnthropicParser(StreamParser):
         block = self._blocks.pop(index, None)
         if block is None:
             return []
+        kept: Union[ReasoningBlock, _Block] = block
         if block.kind == "thinking":
             kept = ReasoningBlock("".join(block.text), block.signature or None, "thinking", provider=self.provider)
             self.builder.reasoning_blocks.append(kept)
@@ -210,14 +214,14 @@ class AnthropicParser(StreamParser):
             kept = ReasoningBlock(kind="redacted_thinking", data=block.data, provider=self.provider)
             self.builder.reasoning_blocks.append(kept)
         elif block.kind == "text":
-            kept = self._text_block(block)
+            block.end = self.builder.text_length()  # its text is read back at the end, if needed
         else:
             kept = self._server_block(block)
         self._kept.append(kept)
         return []
 
-    def _text_block(self, block: _Block) -> ReasoningBlock:
-        text = self.builder.text_so_far()[block.start:]
+    def _text_block(self, block: _Block, reply_text: str) -> ReasoningBlock:
+        text = reply_text[block.start:block.end]
         wire: Dict[str, Any] = {"type": "text", "text": text}
         if block.citations:
             wire["citations"] = [c for c in block.citations if isinstance(c, dict)]
@@ -250,7 +254,9 @@ class AnthropicParser(StreamParser):
     def _message_stop(self, payload: Dict[str, Any]) -> List[Event]:
         self.complete = True
         if self._rich:  # the whole content goes back, in order, with what it cites
-            self.builder.reasoning_blocks[:] = [b for b in self._kept if b.kind != "text" or b.text]
+            text = self.builder.text_so_far()
+            kept = [self._text_block(b, text) if isinstance(b, _Block) else b for b in self._kept]
+            self.builder.reasoning_blocks[:] = [b for b in kept if b.kind != "text" or b.text]
         return list(self.builder.end_open_calls())
 
     def _error(self, payload: Dict[str, Any]) -> List[Event]:

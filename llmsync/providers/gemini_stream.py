@@ -102,6 +102,13 @@ def _logprobs(result: Any) -> List[TokenLogprob]:
     return out
 
 
+def _text_only(part: Dict[str, Any]) -> Optional[str]:
+    """The text of a part that is nothing but text (nearly every part), else None: then
+    ``_part`` reads it (tests/test_fast_path.py checks both ways agree)."""
+    text = part.get("text")
+    return text if type(text) is str and len(part) == 1 else None
+
+
 def _reply_error(error: Any, provider: str) -> ProviderError:
     """An error object found inside a 200 reply (a stream chunk or a JSON-array body)."""
     return reply_error(error, provider, "error in reply", ("status",), _RETRYABLE_STATUSES)
@@ -156,12 +163,11 @@ class GeminiParser(StreamParser):
         if candidates:
             candidate = candidates[0]
             for part in (candidate.get("content") or {}).get("parts") or ():
-                text = part.get("text")
-                if type(text) is str and len(part) == 1:  # plain text: nearly every chunk
-                    if text:
-                        out.append(builder.text(text))
-                else:
+                text = _text_only(part)
+                if text is None:
                     out.extend(self._part(part))
+                elif text:
+                    out.append(builder.text(text))
             grounding, logprobs = candidate.get("groundingMetadata"), candidate.get("logprobsResult")
             if grounding is not None:  # search grounding: a few replies, on their last chunks
                 for citation in grounding_citations(grounding):
