@@ -142,9 +142,9 @@ class ChatCompletionsParser(StreamParser):
             # Nearly every chunk is a piece of text or of a tool call and nothing else: read
             # without the look-ups the rarer fields need (tests/test_fast_path.py checks that
             # both ways give the same events and Response on every recorded reply).
-            fields = delta.keys()
-            if fields <= _TEXT_ONLY and type(delta.get("content")) is str:
-                return [builder.text(delta["content"])] if delta["content"] else []
+            fields, text = delta.keys(), delta.get("content")
+            if fields <= _TEXT_ONLY and type(text) is str:
+                return [builder.text(text)] if text else []
             if fields == _CALLS_ONLY:
                 return self._tool_calls(delta["tool_calls"])
         out: List[Event] = []
