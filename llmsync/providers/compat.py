@@ -16,7 +16,8 @@ from typing import Any, Callable, Dict, FrozenSet, List, Mapping, Optional, Tupl
 
 from ..events import Event
 from ..options import Request, ThinkingLevel
-from ..types import Citation, Message, ReasoningBlock, Response, Role
+from ..errors import InvalidRequestError
+from ..types import Citation, Image, Message, ReasoningBlock, Response, Role
 from .base import ErrorInfo, Provider, WirePlan
 from .openai import ChatCompletionsParser, ChatCompletionsProvider
 from .reasoning import LEVEL_ORDER, UNKNOWN, Reasoning, effort_for
@@ -253,6 +254,7 @@ class Vendor:
     sampling: FrozenSet[str] = SAMPLING
     structured: str = "json_schema"
     otel_name: Optional[str] = None  # gen_ai.provider.name, when the convention names it
+    image_urls: bool = True  # False: the server cannot fetch an image by URL
 
 
 class CompatProvider(ChatCompletionsProvider):
@@ -268,6 +270,19 @@ class CompatProvider(ChatCompletionsProvider):
         self.sampling = vendor.sampling
         self.structured_mode = vendor.structured
         self.otel_provider_name = vendor.otel_name
+
+    def validate_request(self, request: Request) -> None:
+        """Also refuse an image by URL where the server cannot fetch one."""
+        super().validate_request(request)
+        if self.vendor.image_urls:
+            return
+        for position, message in enumerate(request.messages):
+            for part in message.parts:
+                url = part.url if isinstance(part, Image) else None
+                if url and not url.startswith("data:"):
+                    raise InvalidRequestError(
+                        f"messages[{position}]: {self.id} cannot fetch an image by URL ({url[:60]!r}); "
+                        "pass its bytes: Image.from_path(...) or Image.from_bytes(...)", provider=self.id)
 
     # -- reasoning effort: the catalog first, then the row's prefix rules -----------------
 
@@ -446,7 +461,9 @@ VENDORS: Tuple[Vendor, ...] = (
     # docs.ollama.com/api/openai-compatibility: no key needed locally. ollama's
     # openai/openai.go reads max_tokens (not max_completion_tokens) and accepts
     # reasoning_effort "high", "medium", "low" or "none" for any model.
-    Vendor("ollama", "http://localhost:11434/v1", "OLLAMA_API_KEY", requires_key=False,
+    # Its OpenAI-compatible endpoint takes base64 images only, no image URL
+    # (github.com/ollama/ollama docs/openai.md, supported request fields).
+    Vendor("ollama", "http://localhost:11434/v1", "OLLAMA_API_KEY", requires_key=False, image_urls=False,
            effort=(("", _same("none", "low", "medium", "high")),)),
     # Any Chat Completions server: the base URL is required, a key optional.
     Vendor("openai-compatible", None, "OPENAI_COMPATIBLE_API_KEY", requires_key=False),

@@ -603,3 +603,22 @@ class TestServerRows:
 
         assert main(["models", "--base-url", "http://127.0.0.1:9/v1"]) == 2
         assert "--base-url needs --provider" in capsys.readouterr().err
+
+
+class TestImageUrls:
+    def test_ollama_refuses_an_image_url_before_any_http_naming_the_fix(self):
+        client = llmsync.Client()
+        message = llmsync.Message.user([llmsync.Text("What is it?"), llmsync.Image(url="https://example.com/a.png")])
+        with pytest.raises(llmsync.InvalidRequestError, match=r"ollama cannot fetch .*Image.from_path"):
+            client.explain("ollama/llava", [message])
+
+    def test_ollama_takes_the_same_image_as_bytes(self):
+        png = b"\x89PNG\r\n\x1a\n" + b"\0" * 16
+        message = llmsync.Message.user([llmsync.Text("What is it?"), llmsync.Image.from_bytes(png)])
+        body = llmsync.Client().explain("ollama/llava", [message]).body
+        assert body["messages"][0]["content"][1]["image_url"]["url"].startswith("data:image/png;base64,")
+
+    def test_other_vendors_still_send_image_urls(self):
+        message = llmsync.Message.user([llmsync.Image(url="https://example.com/a.png")])
+        body = llmsync.Client(api_keys={"groq": "gsk-test-123456789"}).explain("groq/llama-4-scout", [message]).body
+        assert body["messages"][0]["content"][0]["image_url"]["url"] == "https://example.com/a.png"
