@@ -16,6 +16,7 @@ import argparse
 import gc
 import os
 import statistics
+import subprocess
 import sys
 import time
 from typing import Callable, Dict, List, Optional, Tuple
@@ -30,7 +31,7 @@ import steps  # noqa: E402
 from servers import BenchServer, Scenario  # noqa: E402
 
 HEADER = f"{'benchmark':<38} {'contender':<26} {'median':>12} {'unit':<10} {'x floor':>8}  target"
-SECTIONS = ("stream", "tool", "steps", "requests", "import", "memory", "dispatch")
+SECTIONS = ("stream", "tool", "requests", "steps", "import", "memory", "dispatch", "batch")
 # Minimum ratios to the floor (throughput rows), from issue 24 (issue 9 asked 0.5 and 0.8);
 # a stream must also keep this share of what sseclient-py alone reaches on the same bytes.
 STREAM_TARGET = 0.7
@@ -47,6 +48,7 @@ class Sizes:
     """Workload sizes for a full or a ``--quick`` run."""
 
     def __init__(self, quick: bool, reps: Optional[int], events: Optional[int]) -> None:
+        self.quick = quick
         self.reps = reps or (2 if quick else 5)
         self.events = events or (300 if quick else 20_000)
         self.threads = 16
@@ -292,6 +294,33 @@ def run_dispatch(sizes: Sizes) -> List[str]:
     return misses
 
 
+def run_batch(sizes: Sizes, asked: bool) -> List[str]:
+    """Batches under a rate limit and the cluster limiter's overhead, from a quick run of
+    ``batch_throughput.py`` in its own process (it starts a Dask cluster), when Dask is
+    installed. A ``--quick`` run leaves it out unless ``--only batch`` asks for it."""
+    if not contenders.sdk_available("distributed"):
+        row("batch", "-", "n/a", "", "", "needs the dask extra: pip install -e '.[dask]'")
+        return []
+    if sizes.quick and not asked:
+        row("batch", "-", "skipped", "", "", "with --quick; --only batch runs it")
+        return []
+    command = [sys.executable, os.path.join(HERE, "batch_throughput.py"), "--quick", "--only", "throughput,limiter"]
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0:
+        return [f"batch_throughput.py failed: {result.stderr.strip()[-300:]}"]
+    lines = result.stdout.splitlines()
+    body = lines[lines.index(next(line for line in lines if line.startswith("---"))) + 1:]
+    misses = []
+    for line in body:
+        if line.startswith("  "):  # under "targets missed:"
+            misses.append(f"batch: {line.strip()}")
+        elif line.strip() and not line.startswith(("targets missed", "every target")):
+            # batch_throughput.row: label (38), contender (26), value (12), then unit and target
+            label, contender, value, note = line[:38], line[39:65], line[66:78], line[79:]
+            row(label.strip(), contender.strip(), value.strip(), "", "", " ".join(note.split()))
+    return misses
+
+
 # -- main ------------------------------------------------------------------------------------
 
 
@@ -346,6 +375,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         misses += run_imports(sizes)
     if "dispatch" in only:
         misses += run_dispatch(sizes)
+    if "batch" in only:
+        misses += run_batch(sizes, asked=args.only == "batch")
     print()
     print("targets missed:" if misses else "every target reached", *misses, sep="\n  ")
     return 0
