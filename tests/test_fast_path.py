@@ -242,3 +242,24 @@ def test_anthropic_text_blocks_are_read_back_whole_at_the_end_when_a_reply_cites
     assert [(b.kind, b.text) for b in response.reasoning_blocks] == [("text", "Hello "), ("text", "world")]
     assert json.loads(response.reasoning_blocks[1].data) == {"type": "text", "text": "world", "citations": [citation]}
     assert [c.url for c in response.citations] == ["https://a.example"]
+
+
+@pytest.mark.parametrize("name, module, shortcut", [
+    ("openai_chat_stream_text_include_usage.json", chat, "_lone_delta"),
+    ("gemini_stream_grounding_metadata.json", gemini_stream, "_text_only"),
+])
+def test_the_shortcuts_take_the_recorded_streams_deltas(name, module, shortcut, monkeypatch):
+    """So the comparison above compares two different paths."""
+    taken = []
+    original = getattr(module, shortcut)
+
+    def counted(value):
+        found = original(value)
+        taken.append(found is not None)
+        return found
+
+    monkeypatch.setattr(module, shortcut, counted)
+    with open(os.path.join(FIXTURES, "recorded", name), encoding="utf-8") as handle:
+        recording = json.load(handle)
+    outcome(recording["provider"], "recorded-model", _body(recording["response"]), stream=True)
+    assert sum(taken) >= 1 and sum(taken) >= len(taken) // 2
