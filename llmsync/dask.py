@@ -21,267 +21,20 @@ import functools
 import itertools
 import pickle
 import threading
-import time
 import uuid
 from collections import OrderedDict
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple, Union, cast
 
 from .batch import summarize
-from .errors import AuthenticationError, InvalidRequestError, NetworkError
+from .errors import AuthenticationError, NetworkError
 from .jsonl import ItemId, OutputFile, Tally, new_items, parse_item, parse_line, result_line
+from .dask_limits import ClusterLimiter, check_limits
 from .options import Request
 
 __all__ = ["ClusterLimiter", "run_batch_on_dask", "run_file_on_dask"]
 
-MAX_BURST_SECONDS = 2.0  # DESIGN.md: a burst is at most 2 seconds' worth of the rate
-# A request that waited this long for its turn asks the scheduler again whether a pause
-# began meanwhile, so a 429 elsewhere stops it even when this process sent nothing since.
-_RECHECK_AFTER = 0.05
-_EXTENSION = "llmsync-limits"
 LOW_LEVEL_LOG_LENGTH = 50  # for the clusters and connections run_batch_on_dask makes
-
 Work = Tuple[Any, ItemId, Request]  # (position or None, id, request)
-
-
-# -- the schedule, kept in the Dask scheduler ----------------------------------------------
-
-
-class _Bucket:
-    """A token bucket kept as the time it is full again, so it can grant future turns."""
-
-    def __init__(self, per_minute: float, burst_seconds: float, now: float) -> None:
-        self.rate = per_minute / 60.0
-        self.capacity = max(1.0, self.rate * burst_seconds)
-        self.full_at = now
-
-    def earliest(self, amount: float) -> float:
-        """The first moment ``amount`` is there, after every turn already granted."""
-        return self.full_at - (self.capacity - amount) / self.rate
-
-    def take(self, amount: float, at: float) -> None:
-        self.full_at = max(self.full_at, at) + amount / self.rate
-
-    def empty_at(self, moment: float) -> None:
-        """Start again from empty at ``moment``: no burst right after a pause."""
-        self.full_at = max(self.full_at, moment + self.capacity / self.rate)
-
-
-class _Limits:
-    """One limiter's buckets and pause; every method returns at once (no sleeping here)."""
-
-    def __init__(self, requests_per_minute: Optional[float], tokens_per_minute: Optional[float],
-                 burst_seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
-        now = clock()
-        self.requests = _Bucket(requests_per_minute, burst_seconds, now) if requests_per_minute else None
-        self.tokens = _Bucket(tokens_per_minute, burst_seconds, now) if tokens_per_minute else None
-        self.paused_until = now
-        self.clock = clock
-
-    def reserve(self, tokens: float, settled: float = 0.0) -> Tuple[float, float]:
-        """Book the next turn for one request of ``tokens``; ``(delay, pause left)`` in seconds.
-
-        ``settled`` is tokens used beyond estimates since the last call (negative: fewer).
-        """
-        now = self.clock()
-        if self.tokens is not None:
-            self.tokens.full_at += settled / self.tokens.rate
-        at = max(now, self.paused_until)
-        if self.requests is not None:
-            at = max(at, self.requests.earliest(1.0))
-        if self.tokens is not None:
-            # A request larger than the bucket waits for a full bucket and leaves a debt.
-            at = max(at, self.tokens.earliest(min(float(tokens), self.tokens.capacity)))
-            self.tokens.take(float(tokens), at)
-        if self.requests is not None:
-            self.requests.take(1.0, at)
-        return at - now, max(0.0, self.paused_until - now)
-
-    def pause(self, seconds: float) -> float:
-        now = self.clock()
-        self.paused_until = max(self.paused_until, now + seconds)
-        for bucket in (self.requests, self.tokens):
-            if bucket is not None:
-                bucket.empty_at(self.paused_until)
-        return self.paused_until - now
-
-    def pause_left(self) -> float:
-        return max(0.0, self.paused_until - self.clock())
-
-
-class _LimitService:
-    """The scheduler extension: named ``_Limits``, reached through scheduler handlers."""
-
-    def __init__(self) -> None:
-        self.limits: Dict[str, _Limits] = {}
-        self.lock = threading.Lock()
-
-    def open(self, name: str, requests_per_minute: Optional[float], tokens_per_minute: Optional[float],
-             burst_seconds: float) -> None:
-        with self.lock:
-            self.limits[name] = _Limits(requests_per_minute, tokens_per_minute, burst_seconds)
-
-    def close(self, name: str) -> None:
-        with self.lock:
-            self.limits.pop(name, None)
-
-    def reserve(self, name: str, tokens: float, settled: float) -> Tuple[float, float]:
-        with self.lock:
-            return self.limits[name].reserve(tokens, settled)
-
-    def pause(self, name: str, seconds: float) -> float:
-        with self.lock:
-            return self.limits[name].pause(seconds)
-
-    def pause_left(self, name: str) -> float:
-        with self.lock:
-            return self.limits[name].pause_left()
-
-
-def _install_service(dask_scheduler: Any = None) -> None:
-    """Run on the scheduler (``Client.run_on_scheduler``): add the handlers, once."""
-    if _EXTENSION in dask_scheduler.extensions:
-        return
-    service = _LimitService()
-    dask_scheduler.extensions[_EXTENSION] = service
-    dask_scheduler.handlers.update({
-        "llmsync_limits_open": service.open, "llmsync_limits_close": service.close,
-        "llmsync_limits_reserve": service.reserve, "llmsync_limits_pause": service.pause,
-        "llmsync_limits_pause_left": service.pause_left,
-    })
-
-
-# -- the limiter, as workers hold it ---------------------------------------------------------
-
-
-class _Gate:
-    """What the threads of one process share for one limiter: the Dask client, the last
-    pause heard of, and token use not yet reported (sent with the next reservation)."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.dask_client: Any = None
-        self.paused_until = 0.0
-        self.unsettled = 0.0
-        self.lock = threading.Lock()
-
-    def connect(self) -> Any:
-        if self.dask_client is None:
-            import distributed
-
-            self.dask_client = distributed.get_client()
-        return self.dask_client
-
-    def call(self, handler: str, **arguments: Any) -> Any:
-        rpc = getattr(self.connect().scheduler, handler)
-        return self.dask_client.sync(rpc, name=self.name, **arguments)
-
-    def heard_pause(self, seconds: float) -> None:
-        with self.lock:
-            self.paused_until = max(self.paused_until, time.monotonic() + seconds)
-
-    def pause_left(self) -> float:
-        return self.paused_until - time.monotonic()
-
-
-def _check_limits(requests_per_minute: Optional[float], tokens_per_minute: Optional[float]) -> None:
-    for label, limit in (("requests_per_minute", requests_per_minute), ("tokens_per_minute", tokens_per_minute)):
-        if limit is not None and (isinstance(limit, bool) or not limit > 0):
-            raise InvalidRequestError(f"{label} must be positive, got {limit!r}")
-
-
-_GATES: Dict[str, _Gate] = {}
-_GATES_LOCK = threading.Lock()
-
-
-def _gate(name: str) -> _Gate:
-    with _GATES_LOCK:
-        return _GATES.setdefault(name, _Gate(name))
-
-
-class ClusterLimiter:
-    """Requests- and tokens-per-minute limits for every worker of a Dask cluster.
-
-    Pass it as ``client.batch(..., limiter=...)`` in Dask tasks (``run_batch_on_dask``
-    does). Each ``acquire`` books the request's turn in the scheduler and sleeps until
-    it; the bucket's burst is ``burst_seconds`` of the rate (at most 2 s; default 1 s),
-    so in any window of T seconds the cluster sends at most ``burst + rate * T``.
-    ``pause(seconds)`` (a 429 with Retry-After) holds every worker. Pickles by name:
-    the copies in a worker process share one view of the limiter.
-
-    Args:
-        dask_client: a ``distributed.Client`` of the cluster.
-        requests_per_minute: the request limit, or None.
-        tokens_per_minute: the token limit (estimated before, settled after), or None.
-        burst_seconds: the bucket's size, in seconds of the rate.
-
-    Raises:
-        InvalidRequestError: a limit that is not positive, or a bad ``burst_seconds``.
-    """
-
-    def __init__(self, dask_client: Any, requests_per_minute: Optional[float] = None,
-                 tokens_per_minute: Optional[float] = None, burst_seconds: float = 1.0) -> None:
-        _check_limits(requests_per_minute, tokens_per_minute)
-        if not 0 < burst_seconds <= MAX_BURST_SECONDS:
-            raise InvalidRequestError(f"burst_seconds must be in (0, {MAX_BURST_SECONDS}], got {burst_seconds!r}")
-        self.name = f"llmsync-limits-{uuid.uuid4().hex}"
-        dask_client.run_on_scheduler(_install_service)
-        self._gate = _gate(self.name)
-        self._gate.dask_client = dask_client
-        self._gate.call("llmsync_limits_open", requests_per_minute=requests_per_minute,
-                        tokens_per_minute=tokens_per_minute, burst_seconds=burst_seconds)
-
-    def __getstate__(self) -> Dict[str, Any]:
-        return {"name": self.name}
-
-    def __setstate__(self, state: Dict[str, Any]) -> None:
-        self.name = state["name"]
-        self._gate = _gate(self.name)
-
-    def __repr__(self) -> str:
-        return f"ClusterLimiter({self.name!r})"
-
-    def bind(self) -> None:
-        """Find the Dask client now (call in a task's own thread; later threads reuse it)."""
-        self._gate.connect()
-
-    def acquire(self, tokens: int = 0) -> None:
-        """Block until this request's turn, and any pause, have come."""
-        gate = self._gate
-        while True:
-            paused = gate.pause_left()
-            if paused > 0:
-                time.sleep(paused)
-            with gate.lock:
-                settled, gate.unsettled = gate.unsettled, 0.0
-            delay, pause = gate.call("llmsync_limits_reserve", tokens=tokens, settled=settled)
-            gate.heard_pause(pause)
-            if delay <= 0:
-                return
-            time.sleep(delay)
-            if delay >= _RECHECK_AFTER:
-                gate.heard_pause(gate.call("llmsync_limits_pause_left"))
-            if gate.pause_left() <= 0:
-                return
-            # A pause began while this request waited: book a new turn after it.
-
-    def settle(self, estimated: int, used: int) -> None:
-        """Account for a reply's real token use (reported with the next reservation)."""
-        with self._gate.lock:
-            self._gate.unsettled += used - estimated
-
-    def pause(self, seconds: float) -> None:
-        """Hold every worker of the cluster for ``seconds`` (a 429 with Retry-After)."""
-        self._gate.heard_pause(seconds)
-        self._gate.heard_pause(self._gate.call("llmsync_limits_pause", seconds=float(seconds)))
-
-    def close(self) -> None:
-        """Drop the limiter from the scheduler."""
-        self._gate.call("llmsync_limits_close")
-        with _GATES_LOCK:
-            _GATES.pop(self.name, None)
-
-
-# -- running a batch -------------------------------------------------------------------------
 
 
 def run_batch_on_dask(client: Any, items: Iterable[Any], cluster_or_client: Any = None, *,
@@ -403,7 +156,7 @@ class _Session:
 
     def __init__(self, client: Any, cluster_or_client: Any, requests_per_minute: Optional[float],
                  tokens_per_minute: Optional[float], ship_keys: bool) -> None:
-        _check_limits(requests_per_minute, tokens_per_minute)
+        check_limits(requests_per_minute, tokens_per_minute)
         self.client = client
         self.limits = (requests_per_minute, tokens_per_minute)
         self.ship_keys = ship_keys
@@ -479,10 +232,11 @@ class _Shipped:
 
 
 _CLIENTS: "OrderedDict[str, Any]" = OrderedDict()
+_CLIENTS_LOCK = threading.Lock()
 
 
 def _unship(token: str, blob: bytes) -> Any:
-    with _GATES_LOCK:
+    with _CLIENTS_LOCK:
         if token not in _CLIENTS:
             _CLIENTS[token] = pickle.loads(blob)
             while len(_CLIENTS) > 4:  # clients of runs long finished

@@ -293,7 +293,7 @@ class TestClusterLimiter:
         assert min(arrivals) >= started
 
     def test_settled_tokens_slow_the_next_turns(self):
-        from llmsync.dask import _Limits
+        from llmsync.dask_limits import _Limits
 
         now = [0.0]
         limits = _Limits(None, 600, 1.0, clock=lambda: now[0])  # 10 tokens a second, bucket of 10
@@ -301,7 +301,7 @@ class TestClusterLimiter:
         assert limits.reserve(10, settled=20) == (3.0, 0.0)  # 20 more were used than estimated
 
     def test_a_request_larger_than_the_bucket_goes_when_it_is_full_and_leaves_a_debt(self):
-        from llmsync.dask import _Limits
+        from llmsync.dask_limits import _Limits
 
         now = [0.0]
         limits = _Limits(None, 600, 1.0, clock=lambda: now[0])  # 10 tokens a second, bucket of 10
@@ -309,7 +309,7 @@ class TestClusterLimiter:
         assert limits.reserve(10)[0] == 4.0  # the 30 tokens beyond the bucket are paid first
 
     def test_a_pause_restarts_from_an_empty_bucket(self):
-        from llmsync.dask import _Limits
+        from llmsync.dask_limits import _Limits
 
         now = [0.0]
         limits = _Limits(60, None, 2.0, clock=lambda: now[0])  # 1 request a second, bucket of 2
