@@ -139,7 +139,8 @@ class LocalLimiter:
 
     def settle(self, estimated: int, used: int) -> None:
         if self.tokens is not None:
-            self.tokens.charge(used - estimated)
+            # take() took at most a bucketful: the rest of the reply's use is a debt.
+            self.tokens.charge(used - min(estimated, self.tokens.capacity))
 
     def pause(self, seconds: float) -> None:
         self._pause.extend(seconds)

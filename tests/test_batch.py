@@ -127,3 +127,18 @@ def test_summarize_counts_tokens_and_cost():
     summary = summarize([ok, failed])
     assert summary["done"] == 1 and summary["failed"] == 1 and summary["tokens"] == 2000
     assert summary["cost"] == pytest.approx((1000 * 2.5 + 1000 * 10) / 1e6)
+
+
+def test_a_reply_larger_than_the_bucket_leaves_all_of_its_excess_as_debt():
+    now, slept = [0.0], []
+
+    def sleep(seconds):
+        slept.append(seconds)
+        now[0] += seconds
+
+    limiter = llmsync.batch.LocalLimiter(tokens_per_minute=600)  # 10 a second, a bucket of 20
+    limiter.tokens = llmsync.batch.TokenBucket(600, clock=lambda: now[0], sleep=sleep)
+    limiter.acquire(100)  # more than a bucketful: takes the 20 there are
+    limiter.settle(100, 100)  # the other 80 are owed
+    limiter.acquire(10)
+    assert sum(slept) == pytest.approx((80 + 10) / 10)
