@@ -52,7 +52,8 @@ def test_no_more_than_max_workers_run_at_once(client, server):
 
 
 def test_a_429_with_retry_after_pauses_every_worker(server):
-    """After one 429 naming a 0.3 s wait, no worker sends anything for 0.3 s."""
+    """After one 429 naming a 0.5 s wait, no worker starts anything for 0.5 s (requests
+    already past the limiter when the 429 came back may still arrive a little later)."""
     arrivals, lock = [], threading.Lock()
     first = [True]
 
@@ -61,7 +62,7 @@ def test_a_429_with_retry_after_pauses_every_worker(server):
             arrivals.append(time.monotonic())
             if first[0]:
                 first[0] = False
-                return Reply.error(429, "slow down", headers={"Retry-After": "0.3"})
+                return Reply.error(429, "slow down", headers={"Retry-After": "0.5"})
         return Reply(text="ok", delay_before=0.05)
 
     server.responder = responder
@@ -69,9 +70,9 @@ def test_a_429_with_retry_after_pauses_every_worker(server):
     results = list(client.batch([llmsync.Request("openai/gpt-4o-mini", "hi")] * 9, max_workers=3))
     assert all(r.ok for r in results)
     rate_limited_at = arrivals[0]
-    later = [t for t in arrivals[1:] if t - rate_limited_at > 0.06]
+    later = [t for t in arrivals[1:] if t - rate_limited_at > 0.2]
     assert later, "some requests were sent after the pause began"
-    assert all(t - rate_limited_at >= 0.28 for t in later)
+    assert all(t - rate_limited_at >= 0.48 for t in later)
 
 
 def test_rate_limited_item_gives_up_after_the_policy_retries(server):
