@@ -85,6 +85,8 @@ def error_from_response(status: int, headers: Mapping[str, str], content: bytes,
         info = provider.describe_error(status, payload, text, headers=headers)
         message = f"HTTP {status}: {info.message}" if info.message else f"HTTP {status}"
         info_type, context_length, authentication = info.error_type, info.context_length, info.authentication
+        if info.retryable is not None:
+            context["retryable"] = info.retryable
     context["error_type"] = info_type
     should_retry = headers.get("x-should-retry")
     if should_retry in ("true", "false"):

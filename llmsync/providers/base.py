@@ -44,6 +44,7 @@ class ErrorInfo:
     error_type: Optional[str] = None
     context_length: bool = False
     authentication: bool = False  # a bad key the provider reports with another status
+    retryable: Optional[bool] = None  # None: as the status says (e.g. refreshed credentials)
 
 
 def data_url(media_type: str, data: Optional[str]) -> str:

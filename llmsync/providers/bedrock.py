@@ -286,9 +286,11 @@ class BedrockProvider(Provider):
         error_type = error_type.split(":", 1)[0].strip() if error_type else None
         message = str(body.get("message") or body.get("Message") or text[:500] or f"HTTP {status}")
         message = _ECHOED_TOKEN.sub(r"\1***", message.split("\n\n", 1)[0])
+        retry_with_fresh_credentials = None
         if error_type == "ExpiredTokenException" or "security token included in the request is expired" in message:
             error_type = error_type or "ExpiredTokenException"
-            self._signer.forget()
+            # Read the credential chain again and retry once; expired again: report it.
+            retry_with_fresh_credentials = self._signer.forget()
         for kind, pattern, hint in _HINTS:
             if kind == error_type and pattern.search(message):
                 message = f"{message} ({error_type}: {hint})"
@@ -299,7 +301,7 @@ class BedrockProvider(Provider):
         context = error_type in ("ValidationException", None) and is_context_length(message)
         authentication = error_type in ("ExpiredTokenException", "UnrecognizedClientException",
                                         "InvalidSignatureException")
-        return ErrorInfo(message, error_type, context, authentication)
+        return ErrorInfo(message, error_type, context, authentication, retryable=retry_with_fresh_credentials)
 
 
 def _claude(model: str) -> Optional[Tuple[Any, str]]:

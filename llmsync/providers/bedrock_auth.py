@@ -10,6 +10,7 @@ next attempt reads it afresh.
 import os
 import re
 import threading
+import time
 from typing import Any, Dict, Mapping, Optional
 from urllib.parse import urlsplit
 
@@ -75,6 +76,7 @@ class AwsSigner:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._credentials: Any = None
+        self._forgotten_at: Optional[float] = None
 
     def credentials(self) -> Any:
         """botocore's credentials from the default chain, resolved on first use.
@@ -101,10 +103,18 @@ class AwsSigner:
                 self._credentials = credentials
             return self._credentials
 
-    def forget(self) -> None:
-        """Drop the cached credentials: the next request reads the chain again."""
+    def forget(self) -> bool:
+        """Drop the cached credentials: the next request reads the chain again.
+
+        Returns True when that is worth a retry now: not when they were already read
+        anew in the last minute (the fresh ones are expired too: report it).
+        """
         with self._lock:
             self._credentials = None
+            now = time.monotonic()
+            fresh = self._forgotten_at is not None and now - self._forgotten_at < 60.0
+            self._forgotten_at = now
+            return not fresh
 
     def sign(self, url: str, headers: Mapping[str, str], body: bytes) -> Dict[str, str]:
         """``Authorization``, ``X-Amz-Date`` (and ``X-Amz-Security-Token``) for one attempt.

@@ -21,6 +21,8 @@ from llmsync.errors import (AuthenticationError, ContextLengthError, InvalidRequ
 from llmsync.events import ReasoningDelta, TextDelta, ToolCallDelta, ToolCallEnd, ToolCallStart, UsageUpdate
 from llmsync.options import Request
 from llmsync.providers.bedrock import BedrockProvider
+from llmsync.providers.bedrock_auth import AwsSigner
+from llmsync.registry import get_provider
 from llmsync.testing import Reply
 from llmsync.testing.bedrock_wire import event_frame, frame
 
@@ -48,6 +50,7 @@ def no_aws_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     monkeypatch.setenv("LLMSYNC_AUTH_FILE", str(tmp_path / "no-auth.json"))
+    monkeypatch.setattr(get_provider("bedrock"), "_signer", AwsSigner())  # no credentials from earlier tests
 
 
 @pytest.fixture
@@ -480,6 +483,33 @@ class TestCredentials:
         assert sent["Authorization"].startswith("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/")
         assert sent["X-Amz-Security-Token"] == "session-token-SECRET-1"
         assert "session-token-SECRET-1" not in str(caught.value)
+
+    def test_an_expired_token_is_refreshed_once_in_the_call_then_reported(self, aws_credentials, monkeypatch):
+        expired = {"x-amzn-errortype": "ExpiredTokenException:http://internal.amazon.com/coral/"}
+        with llmsync.Client(retry=llmsync.RetryPolicy(max_retries=3, base_delay=0.001)) as client, \
+                responses.RequestsMock() as mock:
+            mock.post(NOVA_URL, json={"message": "The security token included in the request is expired"},
+                      status=403, headers=expired)
+            monkeypatch.setenv("AWS_SESSION_TOKEN", "session-token-SECRET-1")
+            with pytest.raises(AuthenticationError, match="aws sso login") as caught:
+                client.generate("bedrock/" + NOVA, "Hi")
+            assert len(mock.calls) == 2 and caught.value.attempts == 2  # read the chain again once, then report
+
+    def test_a_refreshed_token_succeeds_within_the_same_call(self, aws_credentials, monkeypatch):
+        expired = {"x-amzn-errortype": "ExpiredTokenException:http://internal.amazon.com/coral/"}
+        with llmsync.Client(retry=llmsync.RetryPolicy(max_retries=3, base_delay=0.001)) as client, \
+                responses.RequestsMock() as mock:
+            def expire_then_renew(request):
+                if request.headers["X-Amz-Security-Token"] == "session-token-SECRET-1":
+                    monkeypatch.setenv("AWS_SESSION_TOKEN", "session-token-SECRET-2")  # renewed meanwhile
+                    message = "The security token included in the request is expired"
+                    return 403, expired, json.dumps({"message": message})
+                return 200, {}, json.dumps(OK_BODY)
+
+            mock.add_callback(responses.POST, NOVA_URL, callback=expire_then_renew)
+            assert client.generate("bedrock/" + NOVA, "Hi").content == "ok"
+            assert [c.request.headers["X-Amz-Security-Token"] for c in mock.calls] == [
+                "session-token-SECRET-1", "session-token-SECRET-2"]
 
     def test_an_expired_token_is_reported_then_the_chain_is_read_again(self, aws_credentials, monkeypatch):
         expired = {"x-amzn-errortype": "ExpiredTokenException:http://internal.amazon.com/coral/"}
