@@ -43,13 +43,15 @@ class BatchResult:
 class TokenBucket:
     """A token bucket refilled at ``per_minute``; ``take`` blocks until tokens are there.
 
-    The bucket holds at most two seconds' worth of the rate (at least one request), so
-    a batch never bursts far above the limit when it starts or after a lull. A debt
+    The bucket holds one second's worth of the rate (at least one request; DESIGN.md
+    allows up to two), so a batch never bursts above the limit when it starts or after a
+    lull, even against a server whose own bucket is as small and whose clock runs a
+    little differently. A debt
     (more used than taken, as when a reply used more tokens than estimated) makes later
     callers wait longer.
     """
 
-    BURST_SECONDS = 2.0
+    BURST_SECONDS = 1.0
 
     def __init__(self, per_minute: float, clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], None] = time.sleep) -> None:
