@@ -21,7 +21,7 @@ Whether an error may be retried is part of its type (``retryable``), refined per
 instance for HTTP errors (a 5xx is retryable, a malformed 200 body is not).
 """
 import builtins
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, List, Optional
 
 if TYPE_CHECKING:
     from .types import Response
@@ -56,6 +56,8 @@ class LLMError(Exception):
         retry_after: seconds the provider asked to wait before a retry, or None.
         request_sent: whether the request had been fully sent when a connection failed
             or timed out (the provider may then be generating, and billing, the reply).
+        errors: for a call with a list of models (a fallback chain) that all failed, every
+            model's error in order, this one last; else empty.
     """
 
     retryable = False
@@ -83,6 +85,7 @@ class LLMError(Exception):
         self.partial = partial
         self.retry_after = retry_after
         self.request_sent = sent
+        self.errors: "List[LLMError]" = []
         if retryable is not None:
             self.retryable = retryable
 

@@ -120,7 +120,7 @@ class FallbackExchange:
             except LLMError as error:
                 if delivered:
                     self.errors.append(error)
-                    error.errors = list(self.errors)  # type: ignore[attr-defined]
+                    error.errors = list(self.errors)
                     raise
                 self._fall_back(error)
             finally:
@@ -129,7 +129,7 @@ class FallbackExchange:
     def _fall_back(self, error: LLMError) -> None:
         """Move on to the next model that may succeed, or raise ``error``."""
         self.errors.append(error)
-        error.errors = list(self.errors)  # type: ignore[attr-defined]
+        error.errors = list(self.errors)
         if self._stopped is not None or not falls_back(error):
             raise error
         if isinstance(error, ContextLengthError):
