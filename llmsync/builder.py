@@ -56,34 +56,41 @@ def usage_of(prompt: Any = 0, completion: Any = 0, cache_read: Any = 0, cache_wr
                  min(token_count(reasoning), completion))
 
 
+_FOLD_AT = 256
+
+
 class _TextBuffer:
     """Concatenates many small pieces of text in memory close to the text's own size.
 
     A list of pieces costs a string object (~50 bytes) per piece, and ``io.StringIO``
-    keeps its pieces too until read; so every 256 pieces are joined into one.
+    keeps its pieces too until read; so every ``_FOLD_AT`` pieces are joined into one.
+    The builder's per-event methods append to ``pieces`` and ``fold`` themselves: a
+    method call per event would cost as much as the append.
     """
 
-    __slots__ = ("_chunks", "_pieces")
+    __slots__ = ("chunks", "pieces")
 
     def __init__(self) -> None:
-        self._chunks: List[str] = []
-        self._pieces: List[str] = []
+        self.chunks: List[str] = []
+        self.pieces: List[str] = []
 
     def write(self, text: str) -> None:
-        pieces = self._pieces
-        pieces.append(text)
-        if len(pieces) >= 256:
-            self._chunks.append("".join(pieces))
-            pieces.clear()
+        self.pieces.append(text)
+        if len(self.pieces) >= _FOLD_AT:
+            self.fold()
+
+    def fold(self) -> None:
+        self.chunks.append("".join(self.pieces))
+        self.pieces.clear()
 
     def getvalue(self) -> str:
-        return "".join(self._chunks + self._pieces)  # one join: no third copy of the text
+        return "".join(self.chunks + self.pieces)  # one join: no third copy of the text
 
     def __len__(self) -> int:
-        return sum(map(len, self._chunks)) + sum(map(len, self._pieces))
+        return sum(map(len, self.chunks)) + sum(map(len, self.pieces))
 
     def __bool__(self) -> bool:
-        return bool(self._chunks or self._pieces)
+        return bool(self.chunks or self.pieces)
 
 
 class _PendingCall:
@@ -125,19 +132,28 @@ class ResponseBuilder:
         self._text = _TextBuffer()
         self._reasoning = _TextBuffer()
         self._refusal = _TextBuffer()
-        self._calls: Dict[Hashable, _PendingCall] = {}
+        # The tool calls by their wire key: parsers ask ``key in builder.calls`` for every
+        # piece of a call; only the builder changes it.
+        self.calls: Dict[Hashable, _PendingCall] = {}
 
-    # text, reasoning and tool_delta run once per event: they check the type inline.
+    # text, reasoning and tool_delta run once per event: they check the type and write
+    # to their buffer inline (_TextBuffer.write).
     def text(self, text: str) -> TextDelta:
         if not isinstance(text, str):
             raise _not_a_string(text, "text")
-        self._text.write(text)
+        buffer = self._text
+        buffer.pieces.append(text)
+        if len(buffer.pieces) >= _FOLD_AT:
+            buffer.fold()
         return TextDelta(text)
 
     def reasoning(self, text: str) -> ReasoningDelta:
         if not isinstance(text, str):
             raise _not_a_string(text, "reasoning")
-        self._reasoning.write(text)
+        buffer = self._reasoning
+        buffer.pieces.append(text)
+        if len(buffer.pieces) >= _FOLD_AT:
+            buffer.fold()
         return ReasoningDelta(text)
 
     def text_so_far(self) -> str:
@@ -177,23 +193,23 @@ class ResponseBuilder:
             self.logprobs = []
         self.logprobs.append(entry)
 
-    def has_call(self, key: Hashable) -> bool:
-        return key in self._calls
-
     def tool_start(self, key: Hashable, call_id: str, name: str) -> ToolCallStart:
-        call = _PendingCall(len(self._calls), _string(call_id, "a tool call id"), _string(name, "a tool name"))
-        self._calls[key] = call
+        call = _PendingCall(len(self.calls), _string(call_id, "a tool call id"), _string(name, "a tool name"))
+        self.calls[key] = call
         return ToolCallStart(call.index, call_id, name)
 
     def tool_delta(self, key: Hashable, arguments: str) -> ToolCallDelta:
         if not isinstance(arguments, str):
             raise _not_a_string(arguments, "tool call arguments")
-        call = self._calls[key]
-        call.arguments.write(arguments)
+        call = self.calls[key]
+        buffer = call.arguments
+        buffer.pieces.append(arguments)
+        if len(buffer.pieces) >= _FOLD_AT:
+            buffer.fold()
         return ToolCallDelta(call.index, arguments)
 
     def tool_end(self, key: Hashable, signature: Optional[str] = None) -> ToolCallEnd:
-        call = self._calls[key]
+        call = self.calls[key]
         call.done = True
         if signature is not None:
             call.signature = signature
@@ -201,7 +217,7 @@ class ResponseBuilder:
 
     def end_open_calls(self) -> List[ToolCallEnd]:
         """Close every tool call still open (when the wire has no per-call end)."""
-        return [self.tool_end(key) for key, call in self._calls.items() if not call.done]
+        return [self.tool_end(key) for key, call in self.calls.items() if not call.done]
 
     def set_usage(self, usage: Usage) -> UsageUpdate:
         for name in _USAGE_FIELDS:
@@ -228,7 +244,7 @@ class ResponseBuilder:
 
     @property
     def tool_calls(self) -> List[ToolCall]:
-        return [call.tool_call() for call in self._calls.values()]
+        return [call.tool_call() for call in self.calls.values()]
 
     def build(self) -> Response:
         """The ``Response`` so far: final after the stream ends, partial before."""

@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
+from itertools import chain, starmap
 from typing import TYPE_CHECKING, Any, Callable, Dict, Generator, Iterator, Optional, Set, Tuple
 
 from .cancel import Cancel, schedule
@@ -295,9 +296,12 @@ class Exchange:
                     if self.stop_reason is not None:
                         break
                     yield event
-            except LLMError as error:
+            except (LLMError,) + PARSE_ERRORS as exc:
                 if self.stop_reason != CANCELLED:
-                    raise self._broken(error) from error
+                    broken = self._broken(self._read_error(exc))
+                    if broken is exc:
+                        raise  # as it is, with its cause (the foreign error under it)
+                    raise broken from exc
             if self.stop_reason == CLOSED:
                 raise self._cancelled_error()
         finally:
@@ -315,7 +319,10 @@ class Exchange:
         events = self._read_events(http, self.parser)
         try:
             check_stream_type(http, self.provider)
-            first = next(events)
+            try:
+                first = next(events)
+            except PARSE_ERRORS as exc:
+                raise self._read_error(exc) from exc
         except LLMError as error:
             http.shutdown()
             explained = self._explained(error)
@@ -345,17 +352,25 @@ class Exchange:
             schedule(self._total_at, fresh, COMPLETE_REPLY)
 
     def _read_events(self, http: Any, parser: "StreamParser") -> Iterator[Event]:
-        provider = self.provider
-        feed = parser.feed
-        try:
-            for name, data in provider.decode_stream(http.iter_bytes()):
-                yield from feed(name, data)
-        except PARSE_ERRORS as exc:
-            raise foreign_error(exc, provider.id) from exc
-        with translated(provider.id):
+        """The reply's events, then ``Completed``.
+
+        Built from iterator combinators: between the SSE decoder's generator and
+        ``events`` an event costs only the parser's ``feed`` (benchmarks/README.rst,
+        "Where the time goes"). A parser's foreign exceptions come out as they are; the
+        reader translates them (``_read_error``).
+        """
+        events = chain.from_iterable(starmap(parser.feed, self.provider.decode_stream(http.iter_bytes())))
+        return chain(events, self._completion(http, parser))
+
+    def _completion(self, http: Any, parser: "StreamParser") -> Iterator[Event]:
+        with translated(self.provider.id):
             response = parser.finish()
         self.final = self._stamp(response, http, self._first_event_at)
         yield Completed(self.final)
+
+    def _read_error(self, exc: BaseException) -> LLMError:
+        """The llmsync error for what reading the stream raised (a parser's is foreign)."""
+        return exc if isinstance(exc, LLMError) else foreign_error(exc, self.provider.id)
 
     def _broken(self, error: LLMError) -> LLMError:
         """The error for a stream that failed after events reached the caller."""

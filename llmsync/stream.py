@@ -36,18 +36,22 @@ class Stream:
         """The final ``Response``, or what has arrived so far."""
         return self._exchange.partial()
 
-    def __iter__(self) -> "Stream":
-        return self
+    def __iter__(self) -> Iterator[Event]:
+        """The events themselves: a ``for`` loop reads them with no call through ``Stream``."""
+        return self._events()
 
     def __next__(self) -> Event:
+        return next(self._events())
+
+    def _events(self) -> Iterator[Event]:
         if self._iterator is None:
-            # The generator refers to the exchange, never to this object, so dropping
-            # the last reference to a Stream (a `break` out of a for loop) finalizes it.
-            self._iterator = self._exchange.events()
-        event = next(self._iterator)
-        if isinstance(event, Completed):  # the whole reply is in: parse a structured one
-            finish_structured(event.response, self._request)
-        return event
+            # The generator refers to the exchange, never to this object: dropping it (a
+            # `break` out of a for loop) closes the connection, whoever holds the Stream.
+            events: Iterator[Event] = self._exchange.events()
+            if getattr(self._request, "structured_output", None) is not None:
+                events = _parsed_at_completion(events, self._request)
+            self._iterator = events
+        return self._iterator
 
     def close(self) -> None:
         """Stop the stream and release its connection at once (from any thread)."""
@@ -65,7 +69,13 @@ class Stream:
             except ValueError:  # still running on another thread: stop() ends it
                 pass
 
-    def __del__(self) -> None:
-        exchange = getattr(self, "_exchange", None)
-        if exchange is not None and exchange.final is None:
-            exchange.stop()
+
+def _parsed_at_completion(events: Iterator[Event], request: Any) -> Iterator[Event]:
+    """``events``, the reply parsed into the request's type (``llmsync.structured``) at ``Completed``."""
+    try:
+        for event in events:
+            if isinstance(event, Completed):
+                finish_structured(event.response, request)
+            yield event
+    finally:
+        events.close()  # type: ignore[attr-defined]

@@ -75,9 +75,10 @@ def test_break_out_of_a_with_block_drops_the_connection(server, client, model):
 @pytest.mark.parametrize("model", each_format())
 def test_break_out_of_a_bare_for_loop_drops_the_connection(server, client, model):
     server.add(Reply(text=TEXT, chunk_size=5, delay_between=0.05))
-    for event in client.stream(model, "hi"):
+    for event in client.stream(model, "hi"):  # nothing else holds the Stream
         if isinstance(event, TextDelta):
             break
+    assert isinstance(event, TextDelta), "the stream ended before its first text"
     gc.collect()
     assert wait_until(lambda: server.open_connections == 0), "the half-read connection stayed open"
 

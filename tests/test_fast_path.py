@@ -70,7 +70,7 @@ def plain_paths(monkeypatch):
     def never(*args):
         raise ValueError("fast path off")
 
-    monkeypatch.setattr(wire_json, "_raw_decode", never)
+    monkeypatch.setattr(wire_json, "_scan_once", never)
     monkeypatch.setattr(chat, "_lone_delta", lambda chunk: None)
     monkeypatch.setattr(gemini_stream, "_text_only", lambda part: None)
 

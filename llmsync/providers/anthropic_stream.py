@@ -182,9 +182,9 @@ class AnthropicParser(StreamParser):
         kind = delta.get("type")
         if kind == "text_delta":  # nearly every event; a text block's text is read back at its end
             return [self.builder.text(delta["text"])] if delta.get("text") else []
-        block = self._blocks.get(index)
-        if kind == "input_json_delta" and delta.get("partial_json") and self.builder.has_call(index):
+        if kind == "input_json_delta" and delta.get("partial_json") and index in self.builder.calls:
             return [self.builder.tool_delta(index, delta["partial_json"])]
+        block = self._blocks.get(index)
         if block is None:
             return []
         if kind == "input_json_delta" and isinstance(delta.get("partial_json"), str):
@@ -201,7 +201,7 @@ class AnthropicParser(StreamParser):
 
     def _block_stop(self, payload: Dict[str, Any]) -> List[Event]:
         index = payload["index"]
-        if self.builder.has_call(index):
+        if index in self.builder.calls:
             return [self.builder.tool_end(index)]
         block = self._blocks.pop(index, None)
         if block is None:

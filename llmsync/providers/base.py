@@ -4,6 +4,7 @@ A provider never does I/O, never sleeps and never retries (``llmsync.transport``
 ``llmsync.retry`` do). Everything a provider knows about its API lives in its module.
 """
 import json
+import operator
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, TypeVar
 
@@ -102,6 +103,9 @@ def decode_json(data: str, provider: str, what: str = "stream event") -> Any:
         raise ProviderError(
             f"malformed JSON in {what}: {exc}: {data[:200]!r}", provider=provider
         ) from exc
+
+
+_NAME_AND_DATA = operator.attrgetter("event", "data")  # of an sseclient-py Event, in C
 
 
 class StreamParser:
@@ -294,8 +298,7 @@ class Provider:
         """
         from sseclient import SSEClient
 
-        for event in SSEClient(chunks).events():
-            yield event.event, event.data
+        return map(_NAME_AND_DATA, SSEClient(chunks).events())
 
     def describe_error(self, status: int, payload: Any, text: str,
                        headers: Optional[Mapping[str, str]] = None) -> ErrorInfo:

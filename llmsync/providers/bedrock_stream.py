@@ -181,7 +181,7 @@ class BedrockParser(StreamParser):
             return [self.builder.text(delta["text"])]
         tool = delta.get("toolUse")
         if isinstance(tool, dict):
-            if tool.get("input") and self.builder.has_call(index):
+            if tool.get("input") and index in self.builder.calls:
                 return [self.builder.tool_delta(index, tool["input"])]
             return []
         reasoning = delta.get("reasoningContent")
@@ -199,7 +199,7 @@ class BedrockParser(StreamParser):
 
     def _block_stop(self, payload: Dict[str, Any]) -> List[Event]:
         index = payload.get("contentBlockIndex", 0)
-        if self.builder.has_call(index):
+        if index in self.builder.calls:
             return [self.builder.tool_end(index)]
         self._keep_reasoning(index)
         return []

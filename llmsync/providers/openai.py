@@ -214,7 +214,7 @@ class ChatCompletionsParser(StreamParser):
                 continue
             key = call.get("index", position)
             function = call.get("function") or {}
-            if not builder.has_call(key):
+            if key not in builder.calls:
                 out.append(builder.tool_start(key, call.get("id") or f"call_{key}", function.get("name") or ""))
             arguments = function.get("arguments")
             if arguments:

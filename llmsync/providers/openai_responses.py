@@ -144,7 +144,7 @@ def read_item(builder: ResponseBuilder, item: Dict[str, Any], streamed: bool) ->
 def _read_call(builder: ResponseBuilder, item: Dict[str, Any], streamed: bool) -> List[Event]:
     key = item.get("id") or item.get("call_id")
     out: List[Event] = []
-    if not builder.has_call(key):
+    if key not in builder.calls:
         out.append(builder.tool_start(key, item.get("call_id") or str(key), item.get("name") or ""))
         streamed = False
     if not streamed and item.get("arguments"):
@@ -233,14 +233,14 @@ class ResponsesParser(StreamParser):
     def _item_added(self, payload: Dict[str, Any]) -> List[Event]:
         item = payload.get("item") or {}
         key = item.get("id") or item.get("call_id")
-        if item.get("type") != "function_call" or self.builder.has_call(key):
+        if item.get("type") != "function_call" or key in self.builder.calls:
             return []
         return [self.builder.tool_start(key, item.get("call_id") or str(key), item.get("name") or "")]
 
     def _arguments(self, payload: Dict[str, Any]) -> List[Event]:
         key = payload.get("item_id")
         fragment = payload.get("delta") or ""
-        if not fragment or not self.builder.has_call(key):
+        if not fragment or key not in self.builder.calls:
             return []
         self._streamed.add(key)
         return [self.builder.tool_delta(key, fragment)]
