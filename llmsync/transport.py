@@ -42,7 +42,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
-from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+from urllib3.exceptions import ConnectTimeoutError, HTTPError as Urllib3Error, NewConnectionError
 from urllib3.util import connection as urllib3_connection
 
 from . import __version__
@@ -253,6 +253,9 @@ class _CredentialSafeSession(requests.Session):
         return (old.scheme, old.hostname, old.port) != (new.scheme, new.hostname, new.port)
 
 
+_READ_SIZE = 65536
+
+
 class RequestsResponse:
     """A ``requests`` response behind the transport protocol."""
 
@@ -265,8 +268,18 @@ class RequestsResponse:
         self._provider = provider
 
     def iter_bytes(self) -> Iterator[bytes]:
+        raw = self._response.raw
         with translated(self._provider, sent=True):
-            yield from self._response.iter_content(chunk_size=None)
+            if raw.chunked or not hasattr(raw, "read1"):  # read1: urllib3 >= 2.3
+                yield from self._response.iter_content(chunk_size=None)
+                return
+            # Not chunked (an HTTP/1.0 proxy; a body ended by closing the connection):
+            # iter_content(None) would wait for the whole body, so read what has arrived.
+            while True:
+                data = raw.read1(_READ_SIZE, decode_content=True)
+                if not data:
+                    return
+                yield data
 
     def read(self) -> bytes:
         with translated(self._provider, sent=True):
@@ -424,7 +437,7 @@ def foreign_error(exc: BaseException, provider_id: Optional[str], sent: bool = F
     if isinstance(exc, (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
                         requests.exceptions.InvalidSchema, requests.exceptions.InvalidHeader)):
         return InvalidRequestError(f"cannot send the request: {exc}", provider=provider_id)
-    if isinstance(exc, (requests.RequestException, OSError)):
+    if isinstance(exc, (requests.RequestException, OSError, Urllib3Error)):
         if "timed out" in str(exc).lower():
             return TimeoutError(f"timed out waiting for data: {exc}", provider=provider_id, sent=sent)
         return NetworkError(f"connection failed: {exc}", provider=provider_id, sent=sent)
@@ -441,7 +454,7 @@ def translated(provider_id: Optional[str], sent: bool = False, watch: Optional[W
         yield
     except LLMError:
         raise
-    except (requests.RequestException, OSError) + PARSE_ERRORS as exc:
+    except (requests.RequestException, OSError, Urllib3Error) + PARSE_ERRORS as exc:
         raise foreign_error(exc, provider_id, sent or (watch is not None and watch.sent)) from exc
 
 

@@ -186,6 +186,45 @@ def test_stall_after_events_raises_timeout_with_partial_and_no_retry(server, mod
     assert len(server.requests) == 1
 
 
+# -- a stream that is not chunked (an HTTP/1.0 proxy) -----------------------------------------
+
+
+@pytest.mark.parametrize("gzip", [False, True], ids=["plain", "gzip"])
+@pytest.mark.parametrize("model", each_format())
+def test_an_unchunked_stream_is_delivered_as_it_arrives(server, client, model, gzip):
+    at = first_text_position(model, Reply(text=TEXT, chunk_size=9))
+    server.add(Reply(text=TEXT, chunk_size=9, unchunked=True, gzip=gzip, stall_after=at, stall=30.0))
+    started = time.monotonic()
+    with client.stream(model, "hi") as stream:
+        for event in stream:
+            if text_of([event]):
+                break
+    assert time.monotonic() - started < 10.0, "the first text waited for the end of the body"
+    assert TEXT.startswith(event.text)
+
+
+@pytest.mark.parametrize("model", each_format())
+def test_an_unchunked_stream_ends_when_the_connection_closes(server, client, model):
+    server.add(Reply(text=UNICODE_TEXT, chunk_size=3, split_bytes=5, unchunked=True))
+    delivered = collect(client.stream(model, "hi"))
+    assert text_of(delivered) == UNICODE_TEXT
+    assert delivered[-1].response.content == UNICODE_TEXT
+
+
+@pytest.mark.parametrize("model", each_format())
+def test_an_unchunked_stream_that_stalls_times_out_with_what_arrived(server, model):
+    at = first_text_position(model, Reply(text=TEXT, chunk_size=9))
+    server.add(Reply(text=TEXT, chunk_size=9, unchunked=True, stall_after=at, stall=10.0))
+    delivered = []
+    with fast_client(server, timeout=(1.0, 0.2)) as client:
+        with pytest.raises(llmsync.TimeoutError) as caught:
+            with client.stream(model, "hi") as stream:
+                for event in stream:
+                    delivered.append(event)
+    assert text_of(delivered) and caught.value.partial.content == text_of(delivered)
+    assert caught.value.__cause__ is not None and "llmsync" not in type(caught.value.__cause__).__module__
+
+
 # -- rate limits and retry delays -------------------------------------------------------------
 
 

@@ -38,7 +38,9 @@ class Reply:
     ``disconnect_after`` drops the connection after that many events; ``split_bytes``
     writes the body in pieces of that many bytes; ``gzip`` compresses the body;
     ``close_after`` closes the connection after the reply without saying so (a stale
-    kept-alive connection); ``body`` replaces the rendered body with these exact bytes.
+    kept-alive connection); ``unchunked`` sends a stream without chunked encoding and
+    ends it by closing the connection, as an HTTP/1.0 proxy does; ``body`` replaces the
+    rendered body with these exact bytes.
     """
 
     text: str = ""
@@ -66,6 +68,7 @@ class Reply:
     split_bytes: Optional[int] = None
     gzip: bool = False
     close_after: bool = False
+    unchunked: bool = False
 
     @classmethod
     def tools(cls, *calls: Any, **options: Any) -> "Reply":

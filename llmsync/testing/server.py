@@ -212,9 +212,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send_stream(self, events: List[bytes], reply: Reply,
                      content_type: str = "text/event-stream; charset=utf-8") -> None:
+        chunked = not reply.unchunked
         self.send_response(200)
         self.send_header("Content-Type", reply.content_type or content_type)
-        self.send_header("Transfer-Encoding", "chunked")
+        self.send_header("Transfer-Encoding" if chunked else "Connection", "chunked" if chunked else "close")
         self.send_header("Cache-Control", "no-cache")
         if reply.gzip:
             self.send_header("Content-Encoding", "gzip")
@@ -232,11 +233,14 @@ class _Handler(BaseHTTPRequestHandler):
                 time.sleep(reply.stall)
             if compressor is not None:
                 event = compressor.compress(event) + compressor.flush(zlib.Z_SYNC_FLUSH)
-            self._write_pieces(event, reply, chunked=True)
+            self._write_pieces(event, reply, chunked)
         if compressor is not None:
-            self._write_pieces(compressor.flush(), reply, chunked=True)
-        self.wfile.write(b"0\r\n\r\n")
-        self.wfile.flush()
+            self._write_pieces(compressor.flush(), reply, chunked)
+        if chunked:
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+        else:  # the end of the body is the end of the connection
+            self.close_connection = True
 
     def _write_pieces(self, data: bytes, reply: Reply, chunked: bool) -> None:
         size = reply.split_bytes or len(data) or 1
