@@ -74,9 +74,8 @@ def _logprobs(content: Any) -> List[TokenLogprob]:
     return out
 
 
-# A delta that carries nothing but text, or nothing but pieces of tool calls.
+# A delta that carries nothing but text (a delta of nothing but tool calls has one key).
 _TEXT_ONLY = frozenset({"content", "role"})
-_CALLS_ONLY = frozenset({"tool_calls"})
 
 
 def _lone_delta(chunk: Dict[str, Any]) -> Optional[Dict[str, Any]]:
@@ -142,11 +141,12 @@ class ChatCompletionsParser(StreamParser):
             # Nearly every chunk is a piece of text or of a tool call and nothing else: read
             # without the look-ups the rarer fields need (tests/test_fast_path.py checks that
             # both ways give the same events and Response on every recorded reply).
-            fields, text = delta.keys(), delta.get("content")
-            if fields <= _TEXT_ONLY and type(text) is str:
+            text = delta.get("content")
+            if type(text) is str and delta.keys() <= _TEXT_ONLY:
                 return [builder.text(text)] if text else []
-            if fields == _CALLS_ONLY:
-                return self._tool_calls(delta["tool_calls"])
+            calls = delta.get("tool_calls")
+            if calls is not None and len(delta) == 1:
+                return self._tool_calls(calls)
         out: List[Event] = []
         for choice in chunk.get("choices") or ():
             if isinstance(choice, dict) and choice.get("index", 0) == 0:
