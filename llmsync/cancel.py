@@ -10,7 +10,7 @@ import time
 from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Tuple
 
 if TYPE_CHECKING:
-    from .transport import Watch
+    from .watch import Watch
 
 __all__ = ["Cancel", "schedule"]
 

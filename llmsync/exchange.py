@@ -25,8 +25,9 @@ from .ratelimit import rate_limit_info
 from .redaction import remember, scrub
 from .retry import call_with_retry
 from .structured import finish as finish_structured
-from .transport import PARSE_ERRORS, HttpRequest, Watch, foreign_error, translated
+from .transport import PARSE_ERRORS, HttpRequest, foreign_error, translated
 from .types import Response
+from .watch import Watch
 
 if TYPE_CHECKING:
     from .auth import ApiKey

@@ -2,9 +2,9 @@
 
 A transport sends one prepared HTTP request and hands back a response whose headers
 have arrived and whose body is still unread; the exchange (``llmsync.exchange``) does
-everything else. This module is the only one that touches ``requests`` and the only
-place foreign exceptions (requests, urllib3, socket, json, unicode) become ``llmsync``
-errors.
+everything else. This module and ``llmsync.watch`` (the connections a cancel can abort)
+are the only ones that touch ``requests``; this is the only place foreign exceptions
+(requests, urllib3, socket, json, unicode) become ``llmsync`` errors.
 
 The protocol a custom transport implements (``Client(transport=...)``)::
 
@@ -26,27 +26,22 @@ A transport may call ``watch.attach(callable)`` with something that aborts the a
 sets ``watch.sent = True`` once the request is fully sent (it decides whether a failure
 may be retried without billing twice).
 """
-import functools
 import json
 import logging
 import os
-import socket
 import threading
 import weakref
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Protocol, Tuple, Union
+from typing import Any, Dict, Iterator, Mapping, Optional, Protocol, Tuple, Union
 from urllib.parse import urlparse
 
 import requests
-from requests.adapters import HTTPAdapter
-from urllib3.connection import HTTPConnection, HTTPSConnection
-from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
-from urllib3.exceptions import ConnectTimeoutError, HTTPError as Urllib3Error, NewConnectionError
-from urllib3.util import connection as urllib3_connection
+from urllib3.exceptions import HTTPError as Urllib3Error
 
 from . import __version__
 from .errors import InvalidRequestError, LLMError, NetworkError, ProviderError, TimeoutError
+from .watch import Watch, WatchedAdapter, quietly, watching
 
 __all__ = ["HttpRequest", "HttpResponse", "Watch", "RequestsTransport", "RequestsResponse", "Timeout"]
 
@@ -80,155 +75,6 @@ class HttpResponse(Protocol):
     def shutdown(self) -> None: ...
 
     def close(self) -> None: ...
-
-
-class Watch:
-    """One attempt as cancellation sees it: ``shutdown`` aborts whatever is attached.
-
-    ``reason`` says why it was shut down ("cancelled", "closed", or a deadline's name),
-    so the error a blocked read then raises can be explained. ``sent`` is set once the
-    request was fully sent.
-    """
-
-    __slots__ = ("reason", "sent", "_closers", "_lock")
-
-    def __init__(self) -> None:
-        self.reason: Optional[str] = None
-        self.sent = False
-        self._closers: List[Callable[[], None]] = []
-        self._lock = threading.Lock()
-
-    def attach(self, closer: Callable[[], None]) -> None:
-        """Run ``closer`` on ``shutdown`` (at once if that already happened)."""
-        with self._lock:
-            if self.reason is None:
-                self._closers.append(closer)
-                return
-        _quietly(closer)
-
-    def take_closers(self) -> List[Callable[[], None]]:
-        """Hand the closers over (to the watch that replaces this one)."""
-        with self._lock:
-            closers, self._closers = self._closers, []
-        return closers
-
-    def retire(self) -> None:
-        """The attempt is over: forget the closers (a pooled socket now serves others)."""
-        with self._lock:
-            self._closers = []
-            if self.reason is None:
-                self.reason = "done"
-
-    def shutdown(self, reason: str) -> None:
-        with self._lock:
-            if self.reason is not None:
-                return
-            self.reason = reason
-            closers, self._closers = self._closers, []
-        for closer in closers:
-            _quietly(closer)
-
-
-def _quietly(closer: Callable[[], None]) -> None:
-    try:
-        closer()
-    except (OSError, RuntimeError, ValueError, AttributeError, requests.RequestException):
-        pass  # already closed, released, or never connected
-
-
-# -- the default transport: requests, one session per thread ------------------------------
-
-_attempt = threading.local()  # the Watch of the request this thread is sending
-
-
-def _current_watch() -> Optional[Watch]:
-    return getattr(_attempt, "watch", None)
-
-
-def _create_connection(address: Tuple[str, int], timeout: Any, source_address: Any = None,
-                       socket_options: Any = None) -> socket.socket:
-    """urllib3's ``create_connection``, with the socket attached to the current watch
-    before ``connect``: shutting a connecting socket down wakes the connect (Linux)."""
-    host, port = address
-    if host.startswith("["):
-        host = host.strip("[]")
-    error: Optional[OSError] = None
-    for family, kind, proto, _, address_info in socket.getaddrinfo(
-            host, port, urllib3_connection.allowed_gai_family(), socket.SOCK_STREAM):
-        sock = socket.socket(family, kind, proto)
-        try:
-            for option in socket_options or ():
-                sock.setsockopt(*option)
-            if isinstance(timeout, (int, float)):
-                sock.settimeout(timeout)
-            if source_address:
-                sock.bind(source_address)
-            watch = _current_watch()
-            if watch is not None:
-                watch.attach(functools.partial(sock.shutdown, socket.SHUT_RDWR))
-            sock.connect(address_info)
-            return sock
-        except OSError as exc:
-            error = exc
-            sock.close()
-    raise error or OSError("getaddrinfo returned an empty list")
-
-
-class _WatchedConnectionMixin:
-    """Attaches the socket to the current attempt's watch, and records when the request
-    was fully sent."""
-
-    sock: Any
-
-    def _new_conn(self) -> socket.socket:
-        # As urllib3's, through the connect above.
-        this: Any = self
-        try:
-            return _create_connection((this._dns_host, this.port), this.timeout,
-                                      source_address=this.source_address, socket_options=this.socket_options)
-        except socket.timeout as exc:
-            raise ConnectTimeoutError(
-                this, f"Connection to {this.host} timed out. (connect timeout={this.timeout})") from exc
-        except OSError as exc:
-            raise NewConnectionError(this, f"Failed to establish a new connection: {exc}") from exc
-
-    def request(self, *args: Any, **kwargs: Any) -> None:
-        watch = _current_watch()
-        if watch is not None and self.sock is not None:  # a kept-alive connection
-            watch.attach(functools.partial(self.sock.shutdown, socket.SHUT_RDWR))
-        super().request(*args, **kwargs)  # type: ignore[misc]
-        if watch is not None:
-            watch.sent = True
-
-
-class WatchedHTTPConnection(_WatchedConnectionMixin, HTTPConnection):
-    pass
-
-
-class WatchedHTTPSConnection(_WatchedConnectionMixin, HTTPSConnection):
-    pass
-
-
-class WatchedHTTPConnectionPool(HTTPConnectionPool):
-    ConnectionCls = WatchedHTTPConnection
-
-
-class WatchedHTTPSConnectionPool(HTTPSConnectionPool):
-    ConnectionCls = WatchedHTTPSConnection
-
-
-_WATCHED_POOLS = {"http": WatchedHTTPConnectionPool, "https": WatchedHTTPSConnectionPool}
-
-
-class _WatchedAdapter(HTTPAdapter):
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = _WATCHED_POOLS
-
-    def proxy_manager_for(self, proxy: str, **kwargs: Any):
-        manager = super().proxy_manager_for(proxy, **kwargs)
-        manager.pool_classes_by_scheme = _WATCHED_POOLS
-        return manager
 
 
 class _CredentialSafeSession(requests.Session):
@@ -293,18 +139,18 @@ class RequestsResponse:
         connection = getattr(self._response.raw, "connection", None)
         sock = getattr(connection, "sock", None)
         if sock is not None:
-            _quietly(lambda: sock.settimeout(seconds))
+            quietly(lambda: sock.settimeout(seconds))
 
     def shutdown(self) -> None:
         """Wake a thread blocked reading and drop the connection (urllib3 >= 2.3
         ``HTTPResponse.shutdown``: closing a socket does not wake a blocked ``recv``)."""
         shutdown_raw = getattr(self._response.raw, "shutdown", None)
         if shutdown_raw is not None:
-            _quietly(shutdown_raw)
-        _quietly(self._response.close)
+            quietly(shutdown_raw)
+        quietly(self._response.close)
 
     def close(self) -> None:
-        _quietly(self._response.close)
+        quietly(self._response.close)
 
 
 class RequestsTransport:
@@ -366,7 +212,7 @@ class RequestsTransport:
             session.trust_env = False  # the environment is read once per origin: _settings_for
             session.headers["User-Agent"] = USER_AGENT
             session.headers.update(self.default_headers)
-            adapter = _WatchedAdapter(pool_connections=4, pool_maxsize=self.max_connections, max_retries=0)
+            adapter = WatchedAdapter(pool_connections=4, pool_maxsize=self.max_connections, max_retries=0)
             session.mount("http://", adapter)
             session.mount("https://", adapter)
             self._local.session = session
@@ -384,14 +230,10 @@ class RequestsTransport:
         session = self.session()
         session.credential_headers = request.credential_headers
         proxies, verify = self._settings_for(request.url)
-        _attempt.watch = watch
-        try:
-            with translated(provider, watch=watch):
-                response = session.request(request.method, request.url, data=request.body,
-                                           headers=request.headers, timeout=timeout, stream=True,
-                                           proxies=proxies, verify=verify)
-        finally:
-            _attempt.watch = None
+        with watching(watch), translated(provider, watch=watch):
+            response = session.request(request.method, request.url, data=request.body,
+                                       headers=request.headers, timeout=timeout, stream=True,
+                                       proxies=proxies, verify=verify)
         wrapped = RequestsResponse(response, provider)
         watch.attach(wrapped.shutdown)
         return wrapped
