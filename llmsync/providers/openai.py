@@ -13,7 +13,7 @@ from ..events import Event
 from ..options import Request
 from ..types import Citation, Document, FinishReason, Image, Message, Role, Text, TokenLogprob, ToolChoice, Usage
 from .base import ErrorInfo, Provider, StreamParser, WirePlan, data_url, reply_error
-from .reasoning import Reasoning, effort_for, openai_reasoning, reasons_at
+from .reasoning import Reasoning, effort_for, is_chat_model, openai_reasoning, reasons_at
 from .sampling import SAMPLING, chat_sampling
 from .structured_forms import add_system_text, fallback_instructions, json_schema_form
 from .wire_json import decode_event
@@ -246,6 +246,10 @@ class ChatCompletionsProvider(Provider):
     def system_role(self, model: str) -> str:
         return "system"
 
+    def takes_stop(self, model: str) -> bool:
+        """Whether ``model`` takes ``stop`` (here every model; not OpenAI's newer reasoning ones)."""
+        return True
+
     # -- request ---------------------------------------------------------------------------
 
     def build_request(self, request: Request, model: str) -> WirePlan:
@@ -276,8 +280,10 @@ class ChatCompletionsProvider(Provider):
                 )
             else:
                 body["temperature"] = request.temperature
-        if request.stop:
+        if request.stop and self.takes_stop(model):
             body["stop"] = list(request.stop)
+        elif request.stop:
+            adjustments.append(f"stop dropped: {model} is a reasoning model that rejects stop sequences")
         chat_sampling(request, body, adjustments, self.sampling, f"{self.id}/{model}", self.user_field,
                       reasons_at(levels, body.get("reasoning_effort")))
         if request.effort is not None:
@@ -425,6 +431,14 @@ class OpenAIProvider(ChatCompletionsProvider):
 
     def reasoning(self, model: str) -> Reasoning:
         return openai_reasoning(self.base_model(model), self.model_meta(model))
+
+    def takes_stop(self, model: str) -> bool:
+        # 400 "Unsupported parameter: 'stop' is not supported with this model": "o3 and
+        # o4-mini" (API reference, stop), the GPT-5 family (smolagents#1662, #1868, #1893),
+        # o1-mini and o1-preview; o1 and o3-mini take it (community.openai.com/t/1113029).
+        base = self.base_model(model)
+        return is_chat_model(base) or base.startswith("o3-mini") or \
+            not base.startswith(("o1-mini", "o1-preview", "o3", "o4", "gpt-5"))
 
     def system_role(self, model: str) -> str:
         # "With o1 models and newer, developer messages replace previous system messages."

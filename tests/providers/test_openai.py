@@ -91,6 +91,29 @@ class TestRequestBody:
         body = sent(openai_client, temperature=0.2, stop=["END", "STOP"])
         assert body["temperature"] == 0.2 and body["stop"] == ["END", "STOP"]
 
+    @pytest.mark.parametrize("model", ["o3", "o3-2025-04-16", "o4-mini", "o1-mini", "gpt-5", "gpt-5-mini",
+                                       "gpt-5.1", "gpt-5.2", "ft:o4-mini-2025-04-16:acme::abc123"])
+    def test_stop_is_dropped_and_reported_where_openai_rejects_it(self, openai_client, model):
+        # 400 "Unsupported parameter: 'stop' is not supported with this model" otherwise;
+        # gpt-5.1 rejects it even at its default effort of none (smolagents#1868).
+        with pytest.warns(llmsync.LLMSyncWarning, match="stop dropped"):
+            body = sent(openai_client, model=f"openai/{model}", stop=["END"])
+        assert "stop" not in body
+        plan = openai_client.explain(f"openai/{model}", "Hi", stop=["END"])
+        assert "stop" not in plan.body
+        assert [note for note in plan.adjustments if note.startswith("stop dropped")] == [
+            f"stop dropped: {model} is a reasoning model that rejects stop sequences"]
+
+    @pytest.mark.parametrize("model", ["gpt-4o-mini", "gpt-4.1", "o1", "o3-mini", "gpt-5-chat-latest"])
+    def test_stop_is_sent_where_the_model_takes_it(self, openai_client, model):
+        assert sent(openai_client, model=f"openai/{model}", stop=["END"])["stop"] == ["END"]
+        assert not any("stop" in note for note in openai_client.explain(f"openai/{model}", "Hi",
+                                                                        stop=["END"]).adjustments)
+
+    def test_no_stop_asked_means_nothing_to_report(self, openai_client):
+        plan = openai_client.explain("openai/o3", "Hi")
+        assert "stop" not in plan.body and not any("stop" in note for note in plan.adjustments)
+
     def test_thinking_level_becomes_reasoning_effort(self, openai_client):
         assert sent(openai_client, model="openai/o3-mini", thinking="low")["reasoning_effort"] == "low"
 
@@ -159,6 +182,14 @@ class TestStreaming:
         assert isinstance(events[-2], llmsync.UsageUpdate)
         assert stream.response.content == "Hello streaming world"
         assert stream.response.usage == llmsync.Usage(10, 5, 15)
+
+    def test_stop_on_a_reasoning_model_end_to_end(self, client, server):
+        server.add(Reply(text="Done."), Reply(text="Done."))
+        with pytest.warns(llmsync.LLMSyncWarning, match="stop dropped: o4-mini"):
+            assert client.generate("openai/o4-mini", "Hi", stop=["END"]).content == "Done."
+        client.generate("openai/gpt-4o-mini", "Hi", stop=["END"])
+        assert "stop" not in server.requests[0].body
+        assert server.requests[1].body["stop"] == ["END"]
 
     def test_parallel_tool_calls_are_reassembled_by_index(self, client, server):
         server.add(Reply.tools(("get_weather", {"city": "Paris"}), ("get_weather", {"city": "Rome"}), chunk_size=3))
