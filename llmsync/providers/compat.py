@@ -16,7 +16,8 @@ from typing import Any, Callable, Dict, FrozenSet, List, Mapping, Optional, Tupl
 
 from ..options import Request, ThinkingLevel
 from ..errors import InvalidRequestError
-from ..types import Image, Message, ReasoningBlock, Role
+from ..registry import split_model
+from ..types import Document, Image, Message, Part, ReasoningBlock, Role
 from .base import ErrorInfo, Provider, WirePlan
 from .compat_stream import CompatParser, MistralParser, OpenRouterParser, PerplexityParser
 from .openai import ChatCompletionsProvider
@@ -27,6 +28,7 @@ __all__ = ["Vendor", "VENDORS", "CompatProvider", "OpenRouterProvider", "CompatP
            "mistral_tool_call_id"]
 
 Quirk = Callable[["CompatProvider", Request, str, WirePlan], None]
+Unreadable = Callable[[str, Part], Optional[str]]  # (model, part) -> why it cannot read it, or None
 
 
 def _same(*levels: str) -> Dict[str, str]:
@@ -92,6 +94,17 @@ def _no_stop_on_reasoning(provider: "CompatProvider", request: Request, model: s
         plan.adjustments.append(f"stop dropped: xAI rejects stop on reasoning models such as {model}")
 
 
+def _deepseek_unreadable(model: str, part: Part) -> Optional[str]:
+    # api-docs.deepseek.com/guides/vision: deepseek-flash reads JPEG, PNG, GIF and WebP images
+    # ("detected from the actual file content"), also under the retired deepseek-v4-flash*
+    # names; deepseek-v4-pro reads none (deepseek-ai/deepseek-harness#7454), no model a PDF.
+    if isinstance(part, Document):
+        return f"deepseek/{model} reads no documents (images only: JPEG, PNG, GIF, WebP); send the text"
+    if isinstance(part, Image) and model.startswith("deepseek-v4-pro"):
+        return f"deepseek/{model} reads text only; deepseek-flash reads images"
+    return None
+
+
 # -- the row and the provider it configures --------------------------------------------------
 
 
@@ -139,6 +152,7 @@ class Vendor:
     structured: str = "json_schema"
     otel_name: Optional[str] = None  # gen_ai.provider.name, when the convention names it
     image_urls: bool = True  # False: the server cannot fetch an image by URL
+    unreadable: Optional[Unreadable] = None  # parts a model cannot read, refused before sending
 
 
 class CompatProvider(ChatCompletionsProvider):
@@ -156,17 +170,21 @@ class CompatProvider(ChatCompletionsProvider):
         self.otel_provider_name = vendor.otel_name
 
     def validate_request(self, request: Request) -> None:
-        """Also refuse an image by URL where the server cannot fetch one."""
+        """Also refuse an image by URL where the server cannot fetch one, and a part the
+        model cannot read (the row's ``unreadable``)."""
         super().validate_request(request)
-        if self.vendor.image_urls:
-            return
+        model = split_model(request.model)[1]
         for position, message in enumerate(request.messages):
-            for part in message.parts:
-                url = part.url if isinstance(part, Image) else None
+            for index, part in enumerate(message.parts):
+                url = part.url if isinstance(part, Image) and not self.vendor.image_urls else None
                 if url and not url.startswith("data:"):
                     raise InvalidRequestError(
                         f"messages[{position}]: {self.id} cannot fetch an image by URL ({url[:60]!r}); "
                         "pass its bytes: Image.from_path(...) or Image.from_bytes(...)", provider=self.id)
+                why = self.vendor.unreadable(model, part) if self.vendor.unreadable else None
+                if why:
+                    raise InvalidRequestError(f"messages[{position}].content[{index}] is "
+                                              f"{type(part).__name__}: {why}", provider=self.id)
 
     # -- reasoning effort: the catalog first, then the row's prefix rules -----------------
 
@@ -322,7 +340,7 @@ VENDORS: Tuple[Vendor, ...] = (
            thinking_off={"thinking": {"type": "disabled"}}, echo_reasoning="reasoning_content",
            # api-docs.deepseek.com/guides/json_mode: JSON Output is {"type": "json_object"}
            # with the format described in the prompt; the API takes no seed, top_k or user.
-           structured="json_object", sampling=frozenset({"top_p", "logprobs"})),
+           structured="json_object", sampling=frozenset({"top_p", "logprobs"}), unreadable=_deepseek_unreadable),
     # Groq's API added max_completion_tokens in place of max_tokens (groq-python#175);
     # console.groq.com/docs/reasoning: gpt-oss takes low|medium|high, qwen3 none|default.
     # Groq 400s on reasoning_content in assistant messages (agentjido/req_llm#772): no echo.

@@ -622,3 +622,55 @@ class TestImageUrls:
         message = llmsync.Message.user([llmsync.Image(url="https://example.com/a.png")])
         body = llmsync.Client(api_keys={"groq": "gsk-test-123456789"}).explain("groq/llama-4-scout", [message]).body
         assert body["messages"][0]["content"][0]["image_url"]["url"] == "https://example.com/a.png"
+
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 16
+
+
+class TestDeepSeekParts:
+    """api-docs.deepseek.com/guides/vision: deepseek-flash reads JPEG/PNG/GIF/WebP images;
+    deepseek-v4-pro reads text only; no model reads a document."""
+
+    @pytest.mark.parametrize("part", [llmsync.Image.from_bytes(PNG), llmsync.Image(url="https://example.com/a.png")])
+    def test_an_image_to_a_text_only_model_is_refused_before_any_http(self, keyed, part):
+        message = Message.user([llmsync.Text("What is it?"), part])
+        with responses.RequestsMock():  # any HTTP would fail: no URL is registered
+            with pytest.raises(llmsync.InvalidRequestError) as caught:
+                keyed.generate("deepseek/deepseek-v4-pro", [Message.user("Hi"), message])
+        assert str(caught.value).startswith("messages[1].content[1] is Image: deepseek/deepseek-v4-pro reads "
+                                            "text only; deepseek-flash reads images")
+        assert caught.value.provider == "deepseek"
+
+    @pytest.mark.parametrize("model", ["deepseek-flash", "deepseek-v4-pro"])
+    def test_a_document_is_refused_on_every_model(self, keyed, model):
+        message = Message.user([llmsync.Text("Summarise"), llmsync.Document(data=b"%PDF-1.4 ...")])
+        with pytest.raises(llmsync.InvalidRequestError,
+                           match=rf"^messages\[0\]\.content\[1\] is Document: deepseek/{model} reads no documents"):
+            keyed.explain(f"deepseek/{model}", [message])
+
+    @pytest.mark.parametrize("model", ["deepseek-flash", "deepseek-v4-flash"])
+    def test_an_image_goes_to_a_model_that_reads_images(self, keyed, model):
+        message = Message.user([llmsync.Text("What is it?"), llmsync.Image(url="https://example.com/a.png")])
+        body = body_of(sent(keyed, f"deepseek/{model}", [message]))
+        assert body["messages"][0]["content"] == [
+            {"type": "text", "text": "What is it?"},
+            {"type": "image_url", "image_url": {"url": "https://example.com/a.png"}}]
+
+    def test_text_still_goes_to_a_text_only_model(self, keyed):
+        body = body_of(sent(keyed, "deepseek/deepseek-v4-pro", [Message.user([llmsync.Text("Hi")])]))
+        assert body["messages"] == [{"role": "user", "content": [{"type": "text", "text": "Hi"}]}]
+
+    def test_other_vendors_send_documents_as_before(self, keyed):
+        message = Message.user([llmsync.Document(data=b"%PDF-1.4 ...")])
+        body = keyed.explain("openrouter/openai/gpt-4o-mini", [message]).body
+        assert body["messages"][0]["content"][0]["type"] == "file"
+
+    def test_end_to_end_the_server_sees_nothing_of_a_refused_request(self, client, server):
+        server.add(Reply(text="A cat."))
+        image = Message.user([llmsync.Text("What is it?"), llmsync.Image.from_bytes(PNG)])
+        with pytest.raises(llmsync.InvalidRequestError, match="deepseek-v4-pro reads text only"):
+            client.generate("deepseek/deepseek-v4-pro", [image])
+        assert server.requests == []
+        assert client.generate("deepseek/deepseek-flash", [image]).content == "A cat."
+        sent_part = server.requests[0].body["messages"][0]["content"][1]
+        assert sent_part["image_url"]["url"].startswith("data:image/png;base64,")
