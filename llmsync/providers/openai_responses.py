@@ -2,9 +2,9 @@
 
 Reasoning models return ``reasoning`` output items. With ``store: false`` nothing is
 kept server-side, so llmsync asks for ``include: ["reasoning.encrypted_content"]``,
-keeps each reasoning item as a ``ReasoningBlock`` on the assistant message, and sends it
-back in the next request just before that turn's message and ``function_call`` items
-(those ``input`` items are built in ``responses_items.py``).
+keeps each reasoning and ``web_search_call`` item as a ``ReasoningBlock`` on the assistant
+message and sends them back in order, before that turn's message and ``function_call``
+items (``responses_items.py``; logprobs: ``responses_logprobs.py``).
 
 Wire reference: openai-python ``src/openai/types/responses/`` (response_create_params.py,
 response_stream_event.py, response_reasoning_item_param.py, function_tool_param.py,
@@ -22,7 +22,8 @@ from ..types import Citation, FinishReason, ReasoningBlock, ServerToolCall, Tool
 from .base import ErrorInfo, Provider, StreamParser, WirePlan, reply_error
 from .openai import describe_openai_error, fine_tune_base
 from .reasoning import Reasoning, effort_for, openai_reasoning, reasons_at
-from .responses_items import PROVIDER_ID, instructions, wire_input
+from .responses_items import PROVIDER_ID, instructions, web_search_block, wire_input
+from .responses_logprobs import read_logprobs, wire_logprobs
 from .sampling import chat_sampling
 from .structured_forms import json_schema_form
 from .wire_json import decode_event
@@ -109,6 +110,7 @@ def _read_message(builder: ResponseBuilder, item: Dict[str, Any], streamed: bool
                 citation = _citation(annotation, text)
                 if citation is not None:
                     builder.citation(citation)
+            read_logprobs(builder, part.get("logprobs"))
         elif part.get("type") == "refusal" and not streamed and part.get("refusal"):
             builder.refusal(part["refusal"])  # DESIGN: a refusal is never content
     return out
@@ -136,6 +138,9 @@ def read_item(builder: ResponseBuilder, item: Dict[str, Any], streamed: bool) ->
     call = _server_call(item)
     if call is not None:
         builder.server_tool_call(call)
+        kept = web_search_block(item, builder.provider or PROVIDER_ID)
+        if kept is not None:  # it goes back in the next turn, in its place among the reasoning
+            builder.reasoning_blocks.append(kept)
     else:
         log.debug("skipped a Responses output item of type %r", kind)
     return []
@@ -302,9 +307,8 @@ def _text_format(request: Request, adjustments: List[str]) -> Dict[str, Any]:
     return {"format": {"type": "json_schema", **form}}
 
 
-# The Responses API takes top_p and safety_identifier; no seed or top_k. Its logprobs
-# (include "message.output_text.logprobs") are not read by llmsync yet.
-_RESPONSES_SAMPLING = frozenset({"top_p", "user"})
+# top_p, safety_identifier and logprobs (an include: responses_logprobs.py); no seed or top_k.
+_RESPONSES_SAMPLING = frozenset({"top_p", "user", "logprobs"})
 
 
 class OpenAIResponsesProvider(Provider):
@@ -372,8 +376,10 @@ class OpenAIResponsesProvider(Provider):
         if request.response_format is not None:
             body["text"] = _text_format(request, adjustments)
         body["store"] = False
-        if self.may_reason(model):
-            body["include"] = ["reasoning.encrypted_content"]
+        include = ["reasoning.encrypted_content"] if self.may_reason(model) else []
+        wire_logprobs(body, include)
+        if include:
+            body["include"] = include
         if request.stream:
             body["stream"] = True
         return WirePlan(self.path, body, {}, adjustments)

@@ -1,11 +1,16 @@
 """The conversation as OpenAI Responses API ``input`` items and ``instructions``.
 
-An assistant turn goes back as its reasoning items (kept as ``ReasoningBlock``s with their
-``encrypted_content``), then its message, then its ``function_call`` items.
+An assistant turn goes back as its reasoning and ``web_search_call`` items, in the order
+the API returned them (both kept as ``ReasoningBlock``s on the message), then its message,
+then its ``function_call`` items. "For stateless reasoning-model requests, preserve every
+item in the response's output array" (conversation state guide, "Manually manage
+conversation state"): a hosted web search is part of that output.
 
 Wire reference: openai-python ``src/openai/types/responses/`` (response_input_item_param.py,
-response_reasoning_item_param.py, response_input_image_param.py).
+response_reasoning_item_param.py, response_function_web_search_param.py,
+response_input_image_param.py).
 """
+import json
 from typing import Any, Dict, Iterable, List, Optional
 
 from ..errors import InvalidRequestError
@@ -13,9 +18,10 @@ from ..options import Request
 from ..types import Document, Image, Message, ReasoningBlock, Role
 from .base import data_url
 
-__all__ = ["PROVIDER_ID", "wire_input", "instructions"]
+__all__ = ["PROVIDER_ID", "WEB_SEARCH_CALL", "wire_input", "instructions", "web_search_block"]
 
 PROVIDER_ID = "openai-responses"
+WEB_SEARCH_CALL = "web_search_call"
 
 
 def _input_part(part: Any) -> Dict[str, Any]:
@@ -40,8 +46,44 @@ def _replayable(block: ReasoningBlock, provider_id: str) -> bool:
     return block.provider == provider_id and block.kind == "reasoning" and bool(block.signature)
 
 
+def web_search_block(item: Dict[str, Any], provider_id: str) -> Optional[ReasoningBlock]:
+    """A ``web_search_call`` output item as kept on the assistant message, to go back in
+    its place; None for any other item, or one without the ``action`` an input item needs.
+
+    Kept: ``type``, ``status`` and ``action`` (response_function_web_search_param.py).
+    Left out: the id (see ``_assistant_items``) and ``action.sources``, output the request
+    asked for with an ``include``; the input form takes only ``url`` sources, while the
+    API also returns others (``{"type": "api", "name": "oai-weather"}``). OpenAI's own
+    stateless client sends the same fields (openai/codex codex-rs/protocol/src/models.rs,
+    ``ResponseItem::WebSearchCall``).
+    """
+    action = item.get("action")
+    if item.get("type") != WEB_SEARCH_CALL or not isinstance(action, dict) or not action.get("type"):
+        return None
+    wire = {"type": WEB_SEARCH_CALL, "status": item.get("status") or "completed",
+            "action": {key: value for key, value in action.items() if key != "sources"}}
+    return ReasoningBlock(kind=WEB_SEARCH_CALL, data=json.dumps(wire), id=item.get("id"), provider=provider_id)
+
+
+def _kept_item(block: ReasoningBlock, provider_id: str) -> Optional[Dict[str, Any]]:
+    """The input item a kept block goes back as, or None when it cannot go back here."""
+    if block.provider != provider_id:
+        return None
+    if block.kind == WEB_SEARCH_CALL:
+        try:
+            wire = json.loads(block.data or "")
+        except ValueError:
+            return None
+        return wire if isinstance(wire, dict) and wire.get("type") == WEB_SEARCH_CALL else None
+    if _replayable(block, provider_id):
+        summary = [{"type": "summary_text", "text": block.text}] if block.text else []
+        return {"type": "reasoning", "summary": summary, "encrypted_content": block.signature}
+    return None
+
+
 def _assistant_items(message: Message, provider_id: str) -> List[Dict[str, Any]]:
-    """An assistant turn: its reasoning items first, then its text, then its calls.
+    """An assistant turn: its reasoning and web search items first, in their order, then
+    its text, then its calls.
 
     Item ids are left out, as OpenAI's own stateless client does (openai/codex
     codex-rs/protocol/src/models.rs skips serializing ``id``): with ``store: false`` an id
@@ -50,10 +92,9 @@ def _assistant_items(message: Message, provider_id: str) -> List[Dict[str, Any]]
     """
     items: List[Dict[str, Any]] = []
     for block in message.reasoning or ():
-        if _replayable(block, provider_id):
-            summary = [{"type": "summary_text", "text": block.text}] if block.text else []
-            items.append({"type": "reasoning", "summary": summary,
-                          "encrypted_content": block.signature})
+        item = _kept_item(block, provider_id)
+        if item is not None:
+            items.append(item)
     if message.text:
         items.append({"type": "message", "role": "assistant",
                       "content": [{"type": "output_text", "text": message.text}]})

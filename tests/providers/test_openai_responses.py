@@ -6,9 +6,9 @@ import responses
 
 import llmsync
 from llmsync import (Completed, ContextLengthError, Document, FinishReason, Image, InvalidRequestError,
-                     Message, ProviderError, ReasoningBlock, ReasoningDelta, StreamError, Text,
-                     TextDelta, ThinkingLevel, ToolCall, ToolCallDelta, ToolCallEnd, ToolCallStart,
-                     ToolChoice, ToolDefinition, Usage, UsageUpdate)
+                     Message, ProviderError, ReasoningBlock, ReasoningDelta, ServerToolCall, StreamError, Text,
+                     TextDelta, ThinkingLevel, TokenLogprob, ToolCall, ToolCallDelta, ToolCallEnd,
+                     ToolCallStart, ToolChoice, ToolDefinition, Usage, UsageUpdate)
 from llmsync.providers.openai_responses import OpenAIResponsesProvider, ResponsesParser, providers
 from llmsync.registry import get_provider
 from llmsync.testing import Reply
@@ -429,3 +429,187 @@ def test_context_length_error_body_becomes_context_length_error():
 def test_fake_format_claims_only_responses_paths():
     assert FORMAT.matches("/v1/responses")
     assert not FORMAT.matches("/v1/chat/completions")
+
+
+# -- logprobs (responses_logprobs.py) ------------------------------------------------------------
+
+PLAIN = "openai-responses/gpt-4o-mini"  # a model that does not reason: it takes logprobs
+TOKENS = [{"token": "Hi", "bytes": [72, 105], "logprob": -0.25,
+           "top_logprobs": [{"token": "Hi", "bytes": [72, 105], "logprob": -0.25},
+                            {"token": "Hello", "bytes": [72, 101, 108, 108, 111], "logprob": -1.5}]},
+          {"token": "!", "bytes": [33], "logprob": -0.5, "top_logprobs": []}]
+EXPECTED_LOGPROBS = [TokenLogprob("Hi", -0.25, [TokenLogprob("Hi", -0.25), TokenLogprob("Hello", -1.5)]),
+                     TokenLogprob("!", -0.5, [])]
+
+
+def sse_body(*payloads):
+    """Responses stream bytes, each event named by its type as the API names them."""
+    return "".join(f"event: {p['type']}\ndata: {json.dumps(p)}\n\n" for p in payloads).encode()
+
+
+def logprob_stream_events(text_pieces=("Hi", "!"), tokens=TOKENS):
+    """A message streamed as the API streams it when logprobs were asked for: every delta,
+    the text's done event and the done item carry them."""
+    message = {"id": "msg_1", "type": "message", "role": "assistant", "status": "completed",
+               "content": [{"type": "output_text", "text": "".join(text_pieces), "annotations": [],
+                            "logprobs": tokens}]}
+    at = {"item_id": "msg_1", "output_index": 0, "content_index": 0}
+    return [
+        {"type": "response.created", "response": {"id": "resp_lp", "model": "gpt-4o-mini", "status": "in_progress",
+                                                  "output": [], "top_logprobs": 2}},
+        {"type": "response.output_item.added", "output_index": 0,
+         "item": {**message, "status": "in_progress", "content": []}},
+        {"type": "response.content_part.added", "part": {"type": "output_text", "text": "", "annotations": [],
+                                                         "logprobs": []}, **at},
+        *[{"type": "response.output_text.delta", "delta": piece, "logprobs": [token], **at}
+          for piece, token in zip(text_pieces, tokens)],
+        {"type": "response.output_text.done", "text": "".join(text_pieces), "logprobs": tokens, **at},
+        {"type": "response.content_part.done", "part": message["content"][0], **at},
+        {"type": "response.output_item.done", "output_index": 0, "item": message},
+        {"type": "response.completed", "response": {"id": "resp_lp", "model": "gpt-4o-mini", "status": "completed",
+                                                    "output": [message], "usage": OK_BODY["usage"]}},
+    ]
+
+
+def test_logprobs_are_asked_for_with_the_include_and_top_logprobs(api):
+    body = sent(api, model=PLAIN, logprobs=True, top_logprobs=2)
+    assert body["include"] == ["message.output_text.logprobs"]
+    assert body["top_logprobs"] == 2
+    assert "logprobs" not in body  # Chat Completions' flag: no such field here
+    alone = sent(api, model=PLAIN, logprobs=True)
+    assert alone["include"] == ["message.output_text.logprobs"] and "top_logprobs" not in alone
+    assert "include" not in sent(api, model=PLAIN)
+
+
+def test_logprobs_are_dropped_with_a_warning_while_the_model_reasons(api):
+    # "logprobs are not supported with reasoning models." (400, param "include")
+    wire = plan(MODEL, logprobs=True, top_logprobs=2)
+    assert wire.body["include"] == ["reasoning.encrypted_content"]
+    assert "top_logprobs" not in wire.body and "logprobs" not in wire.body
+    assert any(note.startswith("logprobs dropped") and "reasons" in note for note in wire.adjustments)
+    with pytest.warns(llmsync.LLMSyncWarning, match="logprobs dropped"):
+        body = sent(api, logprobs=True)
+    assert body["include"] == ["reasoning.encrypted_content"]
+
+
+def test_logprobs_go_with_encrypted_reasoning_when_the_model_does_not_reason_on_this_request():
+    wire = plan("openai-responses/gpt-5.1", thinking="off", logprobs=True)
+    assert wire.body["reasoning"] == {"effort": "none"}
+    assert wire.body["include"] == ["reasoning.encrypted_content", "message.output_text.logprobs"]
+
+
+@pytest.mark.parametrize("top", [21, -1, 2.5, True])
+def test_top_logprobs_outside_0_to_20_is_a_typed_error(top):
+    with pytest.raises(InvalidRequestError, match="top_logprobs must be a whole number from 0 to 20"):
+        plan(PLAIN, top_logprobs=top)
+
+
+def test_whole_reply_logprobs_become_token_logprobs():
+    body = {**OK_BODY, "output": [{**OK_BODY["output"][0], "content": [
+        {"type": "output_text", "text": "Hi!", "annotations": [], "logprobs": TOKENS},
+        {"type": "output_text", "text": "?", "annotations": [],
+         "logprobs": [{"token": "?", "logprob": -3, "bytes": [63], "top_logprobs": []},
+                      {"token": None, "logprob": -1}, "junk"]}]}]}
+    reply = OpenAIResponsesProvider().parse_response(body, "gpt-4o-mini")
+    assert reply.content == "Hi!?"
+    assert reply.logprobs == EXPECTED_LOGPROBS + [TokenLogprob("?", -3.0, [])]
+
+
+def test_a_reply_without_logprobs_has_none():
+    # Every output_text part carries "logprobs": [] whether or not they were asked for.
+    assert OpenAIResponsesProvider().parse_response(OK_BODY, "gpt-5-mini").logprobs is None
+    recording = load_recording("openai_responses_text_nonstream.json")
+    body = json.loads(recording["response"]["body"])
+    assert OpenAIResponsesProvider().parse_response(body, "gpt-5.5").logprobs is None
+
+
+def test_stream_reads_logprobs_once_from_the_done_item_not_per_delta():
+    parser = ResponsesParser("openai-responses", "gpt-4o-mini")
+    payloads = logprob_stream_events()
+    events = feed_all(parser, *payloads[:5])  # up to the last text delta
+    assert events == [TextDelta("Hi"), TextDelta("!")]
+    assert parser.builder.logprobs is None  # the per-delta path does no logprob work
+    feed_all(parser, *payloads[5:])
+    reply = parser.finish()
+    assert reply.content == "Hi!"
+    assert reply.logprobs == EXPECTED_LOGPROBS  # once, though the deltas, done events and item all carry them
+
+
+def test_stream_with_logprobs_end_to_end(client, server):
+    server.add(Reply(body=sse_body(*logprob_stream_events()), content_type="text/event-stream"))
+    with client.stream(PLAIN, "Say hi", logprobs=True, top_logprobs=2) as stream:
+        text = "".join(e.text for e in stream if isinstance(e, TextDelta))
+    assert text == "Hi!"
+    assert stream.response.logprobs == EXPECTED_LOGPROBS
+    sent_body = server.requests[0].body
+    assert sent_body["include"] == ["message.output_text.logprobs"] and sent_body["top_logprobs"] == 2
+
+
+# -- web_search_call items go back (responses_items.py) -----------------------------------------
+
+WEB_SEARCH = {"id": "ws_1", "type": "web_search_call", "status": "completed",
+              "action": {"type": "search", "query": "weather: San Francisco, CA",
+                         "sources": [{"type": "api", "name": "oai-weather"}]}}
+WEB_SEARCH_INPUT = {"type": "web_search_call", "status": "completed",
+                    "action": {"type": "search", "query": "weather: San Francisco, CA"}}
+
+
+def test_web_search_call_goes_back_in_its_place_among_the_reasoning_items(api):
+    body = {"id": "resp_ws", "status": "completed", "model": "gpt-5", "output": [
+        {"id": "rs_1", "type": "reasoning", "encrypted_content": "enc-1", "summary": []},
+        WEB_SEARCH,
+        {"id": "rs_2", "type": "reasoning", "encrypted_content": "enc-2", "summary": []},
+        {"id": "msg_1", "type": "message", "role": "assistant",
+         "content": [{"type": "output_text", "text": "Sunny, 71F.", "annotations": [], "logprobs": []}]}]}
+    reply = OpenAIResponsesProvider().parse_response(body, "gpt-5")
+    assert [call.name for call in reply.server_tool_calls] == ["web_search"]
+    assert [(b.kind, b.id) for b in reply.reasoning_blocks] == [
+        ("reasoning", "rs_1"), ("web_search_call", "ws_1"), ("reasoning", "rs_2")]
+    wire = sent(api, [Message.user("Weather in SF?"), reply.to_message(), Message.user("Tomorrow?")])
+    assert wire["input"][1:5] == [
+        {"type": "reasoning", "summary": [], "encrypted_content": "enc-1"},
+        WEB_SEARCH_INPUT,  # no id (store: false) and no sources (output only)
+        {"type": "reasoning", "summary": [], "encrypted_content": "enc-2"},
+        {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "Sunny, 71F."}]},
+    ]
+
+
+def test_recorded_web_search_stream_replays_the_items_the_api_returned(client, server):
+    recording = load_recording("openai_responses_stream_web_search_call_encrypted_reasoning.json")
+    server.add(Reply(body=recording["response"]["body"].encode(), content_type="text/event-stream"),
+               Reply(text="Tomorrow: fog, then sun."))
+    messages = [Message.user("What is the weather in San Francisco today?")]
+    with client.stream("openai-responses/gpt-5", messages) as stream:
+        list(stream)
+    messages += [stream.response.to_message(), Message.user("And tomorrow?")]
+    assert client.generate("openai-responses/gpt-5", messages).content == "Tomorrow: fog, then sun."
+    events = [json.loads(line[len("data:"):]) for line in recording["response"]["body"].splitlines()
+              if line.startswith("data:")]
+    output = [event["item"] for event in events if event["type"] == "response.output_item.done"]
+    replayed = server.requests[1].body["input"]
+    assert [item["type"] for item in replayed[1:-1]] == [item["type"] for item in output] == [
+        "reasoning", "web_search_call", "reasoning", "message"]
+    assert replayed[2] == WEB_SEARCH_INPUT
+    assert [item.get("encrypted_content") for item in replayed[1:-2]] == [
+        item.get("encrypted_content") for item in output[:-1]]
+
+
+def test_fake_server_web_search_round_trips_over_two_turns(client, server):
+    search = ServerToolCall("ws_7", "web_search", {"type": "search", "query": "llmsync"},
+                            [{"type": "url", "url": "https://example.com"}])
+    server.add(Reply(text="Found it.", server_tool_calls=[search]), Reply(text="Sure."))
+    first = client.generate(MODEL, "Search llmsync")
+    assert first.server_tool_calls[0].id == "ws_7"
+    client.generate(MODEL, [Message.user("Search llmsync"), first.to_message(), Message.user("More?")])
+    assert server.requests[1].body["input"][1] == {
+        "type": "web_search_call", "status": "completed", "action": {"type": "search", "query": "llmsync"}}
+
+
+def test_web_search_blocks_of_other_providers_or_unreadable_are_not_sent(api):
+    other = ReasoningBlock(kind="web_search_call", data=json.dumps(WEB_SEARCH_INPUT), provider="azure-responses")
+    broken = ReasoningBlock(kind="web_search_call", data="{not json", provider="openai-responses")
+    body = sent(api, [Message.user("Hi"), Message(llmsync.Role.ASSISTANT, "Hello", reasoning=[other, broken])])
+    assert [item["type"] for item in body["input"]] == ["message", "message"]
+    no_action = OpenAIResponsesProvider().parse_response(
+        {**OK_BODY, "output": [{"id": "ws_2", "type": "web_search_call", "status": "failed"}]}, "gpt-5")
+    assert no_action.reasoning_blocks == [] and no_action.server_tool_calls[0].id == "ws_2"
