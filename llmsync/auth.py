@@ -39,6 +39,15 @@ class ApiKey:
         """Whether the secret is a token fetched per request (Entra ID, OAuth)."""
         return self._token_provider is not None
 
+    @property
+    def token_provider(self) -> Optional[Callable[[], str]]:
+        """The callable behind a token-provider key (None for a fixed secret).
+
+        For what a provider may read from it besides tokens (Vertex: the quota project of
+        Google credentials), without calling it. It never holds the token itself.
+        """
+        return self._token_provider
+
     def reveal(self) -> str:
         """The secret: the fixed one, or a token fetched from ``token_provider`` now."""
         if self._token_provider is None:
@@ -58,7 +67,8 @@ class ApiKey:
         return hash((self._secret, self._token_provider))
 
     def __reduce__(self):
-        return (ApiKey, (self._secret, self.source, self._token_provider))
+        # type(self): a provider's own kind of key (Vertex express mode) stays that kind.
+        return (type(self), (self._secret, self.source, self._token_provider))
 
 
 def _checked(secret: object, source: str) -> str:

@@ -160,14 +160,16 @@ class Client:
         return self.exchange(request, cancel).response()
 
     def explain(self, model: str, messages: Union[str, List[Message]], **options: Any) -> Plan:
-        """The exact wire request that would be sent, with keys redacted; nothing is sent."""
+        """The exact wire request that would be sent, with keys redacted; nothing is sent.
+
+        Every credential header the request will carry shows as ``***``, including tokens
+        fetched per request and signatures, which are neither fetched nor computed here.
+        """
         stream = bool(options.pop("stream", False))
         request = self._request(model, messages, options, stream=stream)
         provider, model_id, plan = self._plan(request)
-        key = self._auth.get(provider.key_id or provider.id, provider.env_keys, strict=False) \
-            if provider.requires_key else None
-        credentials = provider.auth_headers(key) if key is not None else {}
-        headers = {**self._headers(plan.headers, request, credentials), **{name: "***" for name in credentials}}
+        credentials = {name: "***" for name in provider.credential_headers(self._auth)}
+        headers = {**self._headers(plan.headers, request, credentials), **credentials}
         return Plan(provider.id, model_id, self._url(provider, plan.path, request), headers,
                     self._body(plan.body, request), plan.adjustments)
 

@@ -1,6 +1,7 @@
 """Auth: explicit > environment > auth file, and keys that never show themselves."""
 import json
 import os
+import pickle
 
 import pytest
 
@@ -80,3 +81,26 @@ def test_a_provider_that_needs_no_key_ignores_a_refused_auth_file(auth_file, ser
     assert client.generate("ollama/llama3", "Hi").content
     with pytest.raises(AuthenticationError, match="readable by other users"):
         client.generate("openai/gpt-4o-mini", "Hi")
+
+
+def test_a_token_provider_is_readable_without_being_called():
+    calls = []
+
+    def tokens():
+        calls.append(1)
+        return "tok-123456789"
+
+    key = ApiKey(token_provider=tokens)
+    assert key.token_provider is tokens and ApiKey("sk-fixed").token_provider is None
+    assert calls == []
+
+
+class OwnKindOfKey(ApiKey):
+    """A provider's own kind of key (as Vertex's express mode key)."""
+
+    __slots__ = ()
+
+
+def test_a_subclass_of_key_stays_that_kind_when_pickled():
+    copy = pickle.loads(pickle.dumps(OwnKindOfKey("sk-own-kind", "test")))
+    assert type(copy) is OwnKindOfKey and copy.reveal() == "sk-own-kind" and copy.source == "test"

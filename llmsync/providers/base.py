@@ -151,6 +151,10 @@ class StreamParser:
 ParserT = TypeVar("ParserT", bound=StreamParser)
 
 
+def _stand_in_token() -> str:
+    return "***"  # what explain() shows; the real token provider is never called there
+
+
 class Provider:
     """Base class of every provider. Capabilities are class attributes.
 
@@ -237,6 +241,24 @@ class Provider:
         Credential headers too. None by default.
         """
         return {}
+
+    def credential_headers(self, auth_store: AuthStore) -> Tuple[str, ...]:
+        """The names of the credential headers a request will carry (from ``auth_headers``
+        and ``sign_request``), for ``explain()``, which shows them redacted.
+
+        Found without calling a token provider, signing or reaching the network: explain
+        sends nothing. Empty when no key is configured (explain needs none). By default, the
+        headers ``auth_headers`` builds for the configured key, with a stand-in for a token
+        provider's token; a provider that signs, or adds headers of its own, overrides it.
+        """
+        key = auth_store.get(self.id, self.env_keys, strict=False)
+        if key is None and self.key_id:
+            key = auth_store.get(self.key_id, strict=False)
+        if key is None:
+            return ()
+        if key.is_token_provider:
+            key = ApiKey(token_provider=_stand_in_token, source=key.source)
+        return tuple(self.auth_headers(key))
 
     # -- validation -------------------------------------------------------------------
 

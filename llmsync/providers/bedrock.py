@@ -117,6 +117,22 @@ class BedrockProvider(Provider):
             return {}
         return self._signer.sign(url, headers, body)
 
+    def credential_headers(self, auth_store: AuthStore) -> Tuple[str, ...]:
+        """``Authorization`` for a Bedrock API key, else the SigV4 headers, named without
+        resolving credentials or signing.
+
+        ``X-Amz-Security-Token`` is named when the environment holds temporary credentials
+        (botocore's first provider reads ``AWS_SESSION_TOKEN`` or ``AWS_SECURITY_TOKEN``
+        beside ``AWS_ACCESS_KEY_ID``); whether a profile, SSO or a role yields one is known
+        only once the chain is resolved, which explain() does not do.
+        """
+        if auth_store.get(self.id, self.env_keys, strict=False) is not None:
+            return ("Authorization",)
+        environ = auth_store.environ
+        temporary = environ.get("AWS_ACCESS_KEY_ID") and (
+            environ.get("AWS_SESSION_TOKEN") or environ.get("AWS_SECURITY_TOKEN"))
+        return ("Authorization", "X-Amz-Date") + (("X-Amz-Security-Token",) if temporary else ())
+
     # -- request -----------------------------------------------------------------------------
 
     def validate_request(self, request: Request) -> None:

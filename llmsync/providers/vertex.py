@@ -14,34 +14,33 @@ Both speak their family's wire format; only the URL, a few body fields and auth 
 
 ``{base}`` is ``https://{host}/v1/projects/{project}/locations/{location}``. Credentials: an
 explicit key (``api_keys["vertex"]``) is an OAuth access token; else google-auth's
-application-default credentials (extra ``llmsync[vertex]``, imported only here, on first use).
+application-default credentials (extra ``llmsync[vertex]``, imported only here, on first use),
+with their quota project in ``x-goog-user-project``; else, for Gemini, an express mode API key
+on the global endpoint, taken from the environment exactly when google-genai takes one.
 """
+import os
 import re
-import threading
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from ..auth import ApiKey, AuthStore
-from ..errors import AuthenticationError, InvalidRequestError
+from ..errors import InvalidRequestError
 from ..events import Event
 from ..options import Request
 from .anthropic import AnthropicProvider
 from .base import ErrorInfo, Provider, WirePlan
 from .gemini import GeminiParser, GeminiProvider
 from .reasoning import Reasoning
+from .vertex_auth import (EXPRESS_BASE_URL, LOCATION_ENV, PROJECT_ENV, QUOTA_PROJECT_HEADER, USE_VERTEXAI_ENV,
+                          PROJECT_ID, ExpressModeKey, application_default_tokens,
+                          express_key_env, has_google_auth, quota_project, require_google_auth)
 
 __all__ = ["VertexProvider", "VertexAnthropicProvider", "VertexGeminiParser", "vertex_base_url", "providers"]
 
-PROJECT_ENV = "GOOGLE_CLOUD_PROJECT"
-LOCATION_ENV = "GOOGLE_CLOUD_LOCATION"
 # google-genai's default when GOOGLE_CLOUD_LOCATION is unset (python-genai _api_client.py);
 # Google recommends the global endpoint for availability unless data must stay in a region.
 DEFAULT_LOCATION = "global"
 ANTHROPIC_VERSION = "vertex-2023-10-16"
-SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
 
-# Project ids: lower-case letters, digits and hyphens; older domain-scoped ones hold
-# "example.com:name"; numeric project numbers also work. Anything else would reshape the URL.
-_PROJECT = re.compile(r"^[a-z0-9][a-z0-9.:-]*$")
 _LOCATION = re.compile(r"^[a-z0-9-]+$")
 _MODEL = re.compile(r"^[A-Za-z0-9][\w.@-]*$")
 
@@ -68,79 +67,6 @@ def _model_segment(model: str, provider: str) -> str:
             f"{model!r} is not a Vertex AI model id (e.g. 'gemini-2.5-flash' or "
             "'claude-sonnet-4-5@20250929')", provider=provider)
     return model
-
-
-# -- credentials -----------------------------------------------------------------------------
-
-
-class ApplicationDefaultTokens:
-    """A ``token_provider`` over google-auth application-default credentials.
-
-    The credentials are loaded on first use and kept; a token is refreshed only when it
-    is missing or expired, and google-auth counts a token as expired a few minutes early
-    (``_helpers.REFRESH_THRESHOLD``), so it is renewed before Vertex would refuse it. One
-    thread refreshes while the others wait for its token.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._credentials: Any = None
-
-    def __repr__(self) -> str:
-        return "ApplicationDefaultTokens()"
-
-    def __reduce__(self) -> Any:
-        # A pickled key (a Dask batch, say) finds the process's own credentials on arrival.
-        return (_application_default, ())
-
-    def __call__(self) -> str:
-        from google.auth import exceptions  # the vertex extra; never imported before use
-
-        with self._lock:
-            try:
-                credentials = self._credentials
-                if credentials is None:
-                    credentials = self._credentials = _default_credentials()
-                if not credentials.token or credentials.expired:
-                    credentials.refresh(_auth_request())
-            except exceptions.GoogleAuthError as exc:
-                raise AuthenticationError(
-                    f"no Google Cloud access token from application-default credentials "
-                    f"({type(exc).__name__}: {str(exc)[:300]}); run `gcloud auth application-default "
-                    "login`, set GOOGLE_APPLICATION_CREDENTIALS, or pass api_keys={'vertex': <token>}",
-                    provider="vertex") from exc
-            return credentials.token
-
-
-def _default_credentials() -> Any:
-    import google.auth
-
-    credentials, _project = google.auth.default(scopes=list(SCOPES))
-    return credentials
-
-
-def _auth_request() -> Any:
-    import google.auth.transport.requests
-
-    return google.auth.transport.requests.Request()
-
-
-# One set of credentials per process, shared by both Vertex providers.
-_ADC = ApplicationDefaultTokens()
-
-
-def _application_default() -> ApplicationDefaultTokens:
-    return _ADC
-
-
-def _require_google_auth() -> None:
-    try:
-        import google.auth  # noqa: F401
-    except ImportError:
-        raise AuthenticationError(
-            "Vertex AI without an explicit access token needs google-auth for application-default "
-            "credentials: pip install 'llmsync[vertex]', or pass api_keys={'vertex': <token from "
-            "`gcloud auth print-access-token`>}", provider="vertex") from None
 
 
 # -- errors a user meets first -----------------------------------------------------------------
@@ -194,20 +120,32 @@ def _with_hint(info: ErrorInfo, status: int, payload: Any) -> ErrorInfo:
 class _Vertex(Provider):
     """Vertex URLs, credentials and error hints, mixed in before the family's provider."""
 
+    # Whether express mode API keys reach this provider's endpoints (Gemini's only).
+    takes_express_key = False
+
     def base_url_from_environment(self, environ: Mapping[str, str]) -> Optional[str]:
-        """``https://{host}/v1/projects/{GOOGLE_CLOUD_PROJECT}/locations/{GOOGLE_CLOUD_LOCATION}``.
+        """``https://{host}/v1/projects/{GOOGLE_CLOUD_PROJECT}/locations/{GOOGLE_CLOUD_LOCATION}``,
+        or, for Gemini with an express mode API key (``express_key_env``), the global
+        endpoint without project or location.
 
         Raises:
-            InvalidRequestError: ``GOOGLE_CLOUD_PROJECT`` is unset, or a value does not
-                look like a project id or a location.
+            InvalidRequestError: ``GOOGLE_CLOUD_PROJECT`` is unset (and no express mode key
+                applies), or a value does not look like a project id or a location.
         """
         project = (environ.get(PROJECT_ENV) or "").strip()
+        if not project and express_key_env(environ):
+            if self.takes_express_key:
+                return EXPRESS_BASE_URL
+            raise InvalidRequestError(
+                f"{self.id} needs a Google Cloud project: Vertex AI express mode API keys "
+                f"(${USE_VERTEXAI_ENV} with ${express_key_env(environ)}) serve only Gemini's "
+                f"generateContent; set ${PROJECT_ENV} for application-default credentials", provider=self.id)
         if not project:
             raise InvalidRequestError(
                 f"Vertex AI needs a Google Cloud project: set ${PROJECT_ENV} (and ${LOCATION_ENV}, "
                 f"default {DEFAULT_LOCATION!r}), or pass base_urls={{'vertex': ...}}", provider=self.id)
         location = (environ.get(LOCATION_ENV) or "").strip() or DEFAULT_LOCATION
-        if not _PROJECT.match(project):
+        if not PROJECT_ID.match(project):
             raise InvalidRequestError(f"${PROJECT_ENV}={project!r} is not a Google Cloud project id",
                                       provider=self.id)
         if not _LOCATION.match(location):
@@ -217,24 +155,59 @@ class _Vertex(Provider):
         return vertex_base_url(project, location)
 
     def resolve_auth(self, auth_store: AuthStore) -> Optional[ApiKey]:
-        """An explicit access token (``api_keys["vertex"]`` or the auth file), else
+        """An explicit access token (``api_keys["vertex"]`` or the auth file), else an express
+        mode API key where google-genai would take one (``express_key_env``), else
         application-default credentials as a token provider.
 
         Raises:
-            AuthenticationError: no explicit token and google-auth is not installed.
+            AuthenticationError: none of these, and google-auth is not installed.
         """
-        key = auth_store.get(self.id)
-        if key is None and self.key_id:
-            key = auth_store.get(self.key_id)
+        key = self._explicit_key(auth_store, strict=True)
         if key is not None:
             return key
-        _require_google_auth()
-        return ApiKey(token_provider=_ADC, source="Google application-default credentials")
+        express = express_key_env(auth_store.environ) if self.takes_express_key else None
+        if express is not None:
+            from_env = auth_store.get(self.id, (express,))
+            if from_env is not None:
+                return ExpressModeKey(from_env.reveal(), f"${express} (Vertex AI express mode)")
+        require_google_auth()
+        return ApiKey(token_provider=application_default_tokens(), source="Google application-default credentials")
+
+    def _explicit_key(self, auth_store: AuthStore, strict: bool) -> Optional[ApiKey]:
+        key = auth_store.get(self.id, strict=strict)
+        if key is None and self.key_id:
+            key = auth_store.get(self.key_id, strict=strict)
+        return key
 
     def auth_headers(self, key: Optional[ApiKey]) -> Dict[str, str]:
-        # An OAuth access token, never an API key header (and no anthropic-version header:
-        # Claude on Vertex takes the version in the body).
-        return {"Authorization": f"Bearer {key.reveal()}"} if key else {}
+        """An express mode key in ``x-goog-api-key``; else the OAuth access token as a Bearer
+        token, with the quota project in ``x-goog-user-project`` when there is one (both are
+        credential headers: dropped on a redirect to another host, redacted everywhere).
+        Never an anthropic-version header: Claude on Vertex takes the version in the body."""
+        if key is None:
+            return {}
+        if isinstance(key, ExpressModeKey):
+            return {"x-goog-api-key": key.reveal()}
+        headers = {"Authorization": f"Bearer {key.reveal()}"}  # loads the credentials first
+        quota = quota_project(key, os.environ)
+        if quota:
+            headers[QUOTA_PROJECT_HEADER] = quota
+        return headers
+
+    def credential_headers(self, auth_store: AuthStore) -> Tuple[str, ...]:
+        """What ``auth_headers`` will send, known without loading credentials or fetching a
+        token: the quota project comes from the environment, the loaded credentials, or the
+        credentials file google-auth will load."""
+        environ = auth_store.environ
+        key = self._explicit_key(auth_store, strict=False)
+        if key is None and self.takes_express_key and express_key_env(environ):
+            return ("x-goog-api-key",)
+        if key is None:
+            if not has_google_auth():
+                return ()  # the request would fail before sending anything
+            key = ApiKey(token_provider=application_default_tokens(), source="Google application-default credentials")
+        quota = quota_project(key, environ, known=True)
+        return ("Authorization",) + ((QUOTA_PROJECT_HEADER,) if quota else ())
 
 
 # -- Gemini on Vertex ------------------------------------------------------------------------------
@@ -260,6 +233,7 @@ class VertexProvider(_Vertex, GeminiProvider):
 
     id = "vertex"
     otel_provider_name = "gcp.vertex_ai"
+    takes_express_key = True
     # Not Gemini's: the base URL is built from the project and location, and no variable
     # holds an access token (it lives an hour). The ignores: the bases infer narrower types.
     default_base_url = None  # type: ignore[assignment]

@@ -11,6 +11,7 @@ import pickle
 import subprocess
 import sys
 import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -19,7 +20,7 @@ from llmsync.auth import ApiKey, AuthStore
 from llmsync.catalog import lookup, models
 from llmsync.errors import AuthenticationError, InvalidRequestError, StreamError
 from llmsync.options import Request
-from llmsync.providers import vertex
+from llmsync.providers import vertex, vertex_auth
 from llmsync.providers.anthropic import AnthropicProvider
 from llmsync.providers.gemini import GeminiProvider
 from llmsync.registry import get_provider
@@ -208,6 +209,7 @@ class FakeCredentials:
         self.lifetime = lifetime
         self.refreshes = 0
         self.fail = None
+        self.quota_project_id = None
 
     @property
     def expired(self):  # google-auth reports expiry 3m45s early; so does the fake
@@ -219,6 +221,14 @@ class FakeCredentials:
         self.refreshes += 1
         self.token = f"ya29.token-{self.refreshes}"
         self.expiry = datetime.datetime.utcnow() + self.lifetime
+
+
+@pytest.fixture(autouse=True)
+def no_google_environment(monkeypatch, tmp_path):
+    """No Google settings or gcloud files of the machine running the tests."""
+    for name in ("GOOGLE_CLOUD_QUOTA_PROJECT", "GOOGLE_GENAI_USE_VERTEXAI", "GOOGLE_APPLICATION_CREDENTIALS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path / "no-gcloud"))
 
 
 @pytest.fixture
@@ -234,7 +244,7 @@ def adc(monkeypatch):
         return credentials, "adc-project"
 
     monkeypatch.setattr(google.auth, "default", default)
-    monkeypatch.setattr(vertex, "_ADC", vertex.ApplicationDefaultTokens())
+    monkeypatch.setattr(vertex_auth, "_ADC", vertex_auth.ApplicationDefaultTokens())
     credentials.calls = calls
     return credentials
 
@@ -312,7 +322,7 @@ class TestCredentials:
             raise DefaultCredentialsError("Your default credentials were not found.")
 
         monkeypatch.setattr(google.auth, "default", default)
-        monkeypatch.setattr(vertex, "_ADC", vertex.ApplicationDefaultTokens())
+        monkeypatch.setattr(vertex_auth, "_ADC", vertex_auth.ApplicationDefaultTokens())
         key = get_provider("vertex").resolve_auth(AuthStore(environ={}))
         with pytest.raises(AuthenticationError, match="GOOGLE_APPLICATION_CREDENTIALS"):
             key.reveal()
@@ -330,11 +340,173 @@ class TestCredentials:
     def test_the_token_never_shows_in_a_repr(self, adc):
         key = get_provider("vertex").resolve_auth(AuthStore(environ={}))
         token = key.reveal()
-        assert token not in repr(key) and token not in repr(vertex._ADC)
+        assert token not in repr(key) and token not in repr(vertex_auth._ADC)
 
     def test_a_key_over_default_credentials_pickles_to_this_process_credentials(self, adc):
         key = get_provider("vertex").resolve_auth(AuthStore(environ={}))
         assert pickle.loads(pickle.dumps(key)).reveal() == "ya29.token-1"
+
+
+class TestQuotaProject:
+    """``x-goog-user-project``, as google-auth's ``Credentials.apply`` and google-genai send it."""
+
+    def test_the_credentials_quota_project_is_sent(self, adc):
+        adc.quota_project_id = "billing-project"
+        provider = get_provider("vertex")
+        key = provider.resolve_auth(AuthStore(environ={}))
+        assert provider.auth_headers(key) == {"Authorization": "Bearer ya29.token-1",
+                                              "x-goog-user-project": "billing-project"}
+
+    def test_credentials_without_one_send_no_header(self, adc):
+        key = get_provider("vertex").resolve_auth(AuthStore(environ={}))
+        assert set(get_provider("vertex").auth_headers(key)) == {"Authorization"}
+
+    def test_google_cloud_quota_project_overrides_the_credentials(self, adc, monkeypatch):
+        adc.quota_project_id = "billing-project"
+        monkeypatch.setenv("GOOGLE_CLOUD_QUOTA_PROJECT", "other-project")
+        key = get_provider("vertex-anthropic").resolve_auth(AuthStore(environ={}))
+        assert get_provider("vertex-anthropic").auth_headers(key)["x-goog-user-project"] == "other-project"
+
+    def test_an_explicit_token_takes_it_from_the_environment(self, monkeypatch):
+        monkeypatch.setenv("GOOGLE_CLOUD_QUOTA_PROJECT", "billing-project")
+        headers = get_provider("vertex").auth_headers(ApiKey(TOKEN))
+        assert headers == {"Authorization": f"Bearer {TOKEN}", "x-goog-user-project": "billing-project"}
+
+    def test_a_token_provider_of_ones_own_may_carry_one(self):
+        class Tokens:
+            quota_project_id = "mine-project"
+
+            def __call__(self):
+                return TOKEN
+
+        headers = get_provider("vertex").auth_headers(ApiKey(token_provider=Tokens()))
+        assert headers["x-goog-user-project"] == "mine-project"
+
+    @pytest.mark.parametrize("value", ["bad\r\nX-Injected: 1", "Upper Case", "-leading"])
+    def test_a_value_that_is_no_project_id_is_refused(self, monkeypatch, value):
+        monkeypatch.setenv("GOOGLE_CLOUD_QUOTA_PROJECT", value)
+        with pytest.raises(InvalidRequestError, match="GOOGLE_CLOUD_QUOTA_PROJECT"):
+            get_provider("vertex").auth_headers(ApiKey(TOKEN))
+
+    def test_real_google_auth_reads_it_from_the_credentials_file(self, monkeypatch, tmp_path):
+        """google-auth itself loads the file (only the token endpoint is faked)."""
+        path = tmp_path / "adc.json"
+        path.write_text(json.dumps({"type": "authorized_user", "client_id": "cid", "client_secret": "cs",
+                                    "refresh_token": "rt", "quota_project_id": "billing-project"}))
+        monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(path))
+        monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", "my-project")
+        token_endpoint = fake_token_endpoint(monkeypatch)
+        provider = get_provider("vertex")
+        store = AuthStore(environ=dict(os.environ))
+        assert provider.credential_headers(store) == ("Authorization", "x-goog-user-project")
+        assert token_endpoint == [], "explain's view loads nothing and fetches no token"
+        headers = provider.auth_headers(provider.resolve_auth(store))
+        assert headers == {"Authorization": "Bearer ya29.from-the-token-endpoint",
+                           "x-goog-user-project": "billing-project"}
+        assert token_endpoint == ["https://oauth2.googleapis.com/token"]
+
+
+def fake_token_endpoint(monkeypatch):
+    """google-auth's HTTP request for a token, answered here; returns the URLs asked."""
+    asked = []
+
+    class Answer:
+        status = 200
+        headers = {}
+        data = json.dumps({"access_token": "ya29.from-the-token-endpoint", "expires_in": 3600}).encode()
+
+    def request(url, method="GET", body=None, headers=None, **kwargs):
+        asked.append(url)
+        return Answer()
+
+    monkeypatch.setattr(vertex_auth, "_auth_request", lambda: request)
+    monkeypatch.setattr(vertex_auth, "_ADC", vertex_auth.ApplicationDefaultTokens())
+    return asked
+
+
+class TestExplainCredentials:
+    """What explain() shows is what auth_headers will send; nothing is loaded or fetched."""
+
+    def test_default_credentials_show_authorization_without_a_token(self, adc):
+        assert get_provider("vertex").credential_headers(AuthStore(environ={})) == ("Authorization",)
+        assert adc.calls == [] and adc.refreshes == 0
+
+    def test_the_quota_project_shows_when_it_will_be_sent(self, adc, tmp_path):
+        path = tmp_path / "sa.json"
+        path.write_text(json.dumps({"type": "service_account", "quota_project_id": "billing-project"}))
+        store = AuthStore(environ={"GOOGLE_APPLICATION_CREDENTIALS": str(path)})
+        names = get_provider("vertex").credential_headers(store)
+        assert names == ("Authorization", "x-goog-user-project")
+        assert adc.calls == []
+
+    def test_once_loaded_the_credentials_say_it(self, adc):
+        adc.quota_project_id = "billing-project"
+        provider = get_provider("vertex")
+        provider.resolve_auth(AuthStore(environ={})).reveal()
+        assert provider.credential_headers(AuthStore(environ={})) == ("Authorization", "x-goog-user-project")
+
+    def test_the_environment_variable_shows_for_an_explicit_token(self):
+        store = AuthStore(api_keys={"vertex": TOKEN}, environ={"GOOGLE_CLOUD_QUOTA_PROJECT": "billing-project"})
+        assert get_provider("vertex-anthropic").credential_headers(store) == ("Authorization", "x-goog-user-project")
+
+    def test_without_google_auth_nothing_would_be_sent(self, monkeypatch):
+        monkeypatch.setitem(sys.modules, "google.auth", None)
+        assert get_provider("vertex").credential_headers(AuthStore(environ={})) == ()
+
+
+# -- express mode ------------------------------------------------------------------------------------
+
+
+EXPRESS_ENV = {"GOOGLE_GENAI_USE_VERTEXAI": "true", "GOOGLE_API_KEY": "AIza-express-key-for-tests"}
+
+
+class TestExpressMode:
+    """An API key instead of OAuth, on the global endpoint without a project, exactly when
+    google-genai takes one (python-genai ``_api_client.py``)."""
+
+    @pytest.mark.parametrize("env, expected", [
+        (EXPRESS_ENV, "GOOGLE_API_KEY"),
+        ({"GOOGLE_GENAI_USE_VERTEXAI": "1", "GEMINI_API_KEY": "k"}, "GEMINI_API_KEY"),
+        ({**EXPRESS_ENV, "GEMINI_API_KEY": "k"}, "GOOGLE_API_KEY"),
+        ({"GOOGLE_API_KEY": "k"}, None),
+        ({**EXPRESS_ENV, "GOOGLE_GENAI_USE_VERTEXAI": "false"}, None),
+        ({**EXPRESS_ENV, "GOOGLE_CLOUD_PROJECT": "my-project"}, None),
+        ({**EXPRESS_ENV, "GOOGLE_CLOUD_LOCATION": "us-central1"}, None),
+        ({"GOOGLE_GENAI_USE_VERTEXAI": "true"}, None),
+    ])
+    def test_when_google_genai_would_use_a_key(self, env, expected):
+        assert vertex_auth.express_key_env(env) == expected
+
+    def test_the_key_goes_in_x_goog_api_key_on_the_global_endpoint(self):
+        provider = get_provider("vertex")
+        key = provider.resolve_auth(AuthStore(environ=EXPRESS_ENV))
+        assert provider.auth_headers(key) == {"x-goog-api-key": "AIza-express-key-for-tests"}
+        assert provider.base_url_from_environment(EXPRESS_ENV) == "https://aiplatform.googleapis.com/v1"
+        assert provider.credential_headers(AuthStore(environ=EXPRESS_ENV)) == ("x-goog-api-key",)
+        assert "AIza" not in repr(key)
+
+    def test_the_key_stays_an_express_key_when_pickled(self):
+        key = get_provider("vertex").resolve_auth(AuthStore(environ=EXPRESS_ENV))
+        assert get_provider("vertex").auth_headers(pickle.loads(pickle.dumps(key))) == {
+            "x-goog-api-key": "AIza-express-key-for-tests"}
+
+    def test_an_explicit_token_still_wins(self):
+        store = AuthStore(api_keys={"vertex": TOKEN}, environ=EXPRESS_ENV)
+        assert get_provider("vertex").auth_headers(get_provider("vertex").resolve_auth(store)) == {
+            "Authorization": f"Bearer {TOKEN}"}
+
+    def test_a_project_in_the_environment_wins_over_the_key(self, adc):
+        env = {**EXPRESS_ENV, "GOOGLE_CLOUD_PROJECT": "my-project"}
+        provider = get_provider("vertex")
+        assert provider.auth_headers(provider.resolve_auth(AuthStore(environ=env))) == {
+            "Authorization": "Bearer ya29.token-1"}
+        assert "/projects/my-project/" in provider.base_url_from_environment(env)
+
+    def test_claude_on_vertex_takes_no_express_key(self, adc):
+        provider = get_provider("vertex-anthropic")
+        assert not isinstance(provider.resolve_auth(AuthStore(environ=EXPRESS_ENV)), vertex_auth.ExpressModeKey)
+        with pytest.raises(InvalidRequestError, match="express mode API keys .* serve only Gemini"):
+            provider.base_url_from_environment(EXPRESS_ENV)
 
 
 def test_import_llmsync_and_other_providers_never_import_google_auth():
@@ -526,6 +698,33 @@ def fake():
         yield server
 
 
+class _Redirector(BaseHTTPRequestHandler):
+    """Answers every POST with 307 to ``server.target`` + the same path; records headers."""
+
+    def do_POST(self):
+        self.server.seen.append(dict(self.headers.items()))
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.send_response(307)
+        self.send_header("Location", self.server.target + self.path)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def redirector():
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Redirector)
+    httpd.daemon_threads = True
+    httpd.seen = []
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    yield httpd
+    httpd.shutdown()
+    httpd.server_close()
+
+
 def vertex_client(server, **options):
     base = f"{server.url}/v1/projects/my-project/locations/global"
     options.setdefault("api_keys", {"vertex": TOKEN})
@@ -577,6 +776,59 @@ class TestThroughClient:
         assert TOKEN not in json.dumps(shown.headers)
         assert TOKEN not in str(caught.value)
         assert "roles/aiplatform.user" in str(caught.value)
+
+    def test_the_quota_project_reaches_the_server_and_shows_redacted_in_explain(self, fake, adc):
+        adc.quota_project_id = "billing-project"
+        fake.add(Reply(text="ok"))
+        with vertex_client(fake, api_keys={}) as client:
+            assert client.generate("vertex/gemini-2.5-flash", "Hi").content == "ok"
+            shown = client.explain("vertex/gemini-2.5-flash", "Hi")
+        assert fake.requests[0].headers["x-goog-user-project"] == "billing-project"
+        assert shown.headers["Authorization"] == "***" and shown.headers["x-goog-user-project"] == "***"
+
+    def test_explain_before_any_request_fetches_no_token(self, fake, adc):
+        with vertex_client(fake, api_keys={}) as client:
+            shown = client.explain("vertex-anthropic/claude-sonnet-4-5@20250929", "Hi")
+        assert shown.headers["Authorization"] == "***"
+        assert adc.calls == [] and adc.refreshes == 0 and fake.requests == []
+
+    def test_the_quota_project_is_a_credential_header_extra_headers_may_not_replace(self, fake, adc):
+        adc.quota_project_id = "billing-project"
+        with vertex_client(fake, api_keys={}) as client:
+            with pytest.raises(InvalidRequestError, match="x-goog-user-project"):
+                client.generate("vertex/gemini-2.5-flash", "Hi", extra_headers={"x-goog-user-project": "other"})
+        assert fake.requests == []
+
+    def test_the_quota_project_does_not_follow_a_redirect_to_another_host(self, fake, adc, redirector):
+        adc.quota_project_id = "billing-project"
+        fake.add(Reply(text="ok"))
+        port = int(fake.url.rsplit(":", 1)[1])
+        redirector.target = f"http://localhost:{port}"
+        base = f"http://127.0.0.1:{redirector.server_address[1]}/v1/projects/my-project/locations/global"
+        with llmsync.Client(base_urls={"vertex": base}, timeout=5.0, retry=0) as client:
+            client.generate("vertex/gemini-2.5-flash", "Hi")
+        assert redirector.seen[0]["x-goog-user-project"] == "billing-project"
+        assert len(fake.requests) == 1
+        assert not {"authorization", "x-goog-user-project"} & {name.lower() for name in fake.requests[0].headers}
+
+    def test_express_mode_from_the_environment(self, fake, monkeypatch):
+        monkeypatch.delenv("GOOGLE_CLOUD_PROJECT", raising=False)
+        monkeypatch.delenv("GOOGLE_CLOUD_LOCATION", raising=False)
+        monkeypatch.delenv("VERTEX_BASE_URL", raising=False)
+        for name, value in EXPRESS_ENV.items():
+            monkeypatch.setenv(name, value)
+        fake.add(Reply(text="express"))
+        with llmsync.Client(base_urls={"vertex": f"{fake.url}/v1"}, timeout=5.0) as client:
+            assert client.generate("vertex/gemini-2.5-flash", "Hi").content == "express"
+            shown = client.explain("vertex/gemini-2.5-flash", "Hi")
+        received = fake.requests[0]
+        assert received.path == "/v1/publishers/google/models/gemini-2.5-flash:generateContent"
+        assert received.headers["x-goog-api-key"] == "AIza-express-key-for-tests"
+        assert "authorization" not in {name.lower() for name in received.headers}
+        assert shown.headers["x-goog-api-key"] == "***" and "AIza" not in json.dumps(shown.headers)
+        with llmsync.Client() as client:  # no base_urls: Google's global endpoint, no project in the path
+            assert client.explain("vertex/gemini-2.5-flash", "Hi").url == (
+                "https://aiplatform.googleapis.com/v1/publishers/google/models/gemini-2.5-flash:generateContent")
 
     def test_a_missing_project_fails_before_any_http(self, fake, monkeypatch):
         monkeypatch.delenv("GOOGLE_CLOUD_PROJECT", raising=False)
