@@ -159,7 +159,8 @@ class Exchange:
         credentials = provider.auth_headers(prepared.key)
         credentials.update(provider.sign_request(prepared.key, prepared.url, {**prepared.headers, **credentials},
                                                  prepared.body or b""))
-        fresh = {value for value in credentials.values() if value} - self._secrets
+        public = provider.public_credential_headers
+        fresh = {value for name, value in credentials.items() if value and name.lower() not in public} - self._secrets
         if fresh:
             self._secrets.update(fresh)
             remember(fresh)  # so logs and errors never show them

@@ -6,7 +6,7 @@ A provider never does I/O, never sleeps and never retries (``llmsync.transport``
 import json
 import operator
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, TypeVar
+from typing import Any, Dict, FrozenSet, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, TypeVar
 
 from ..auth import ApiKey, AuthStore
 from ..builder import ResponseBuilder
@@ -174,6 +174,10 @@ class Provider:
     stream_content_types: Tuple[str, ...] = ("event-stream",)
     # GET path (appended to the base URL) listing the models a server serves.
     models_path: str = "/models"
+    # Credential headers (lower case) whose values are not secret, such as a billing project
+    # id: dropped on a redirect like the others, but never redacted by value (which would
+    # blank that word in every later error and log line).
+    public_credential_headers: FrozenSet[str] = frozenset()
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.id!r}>"

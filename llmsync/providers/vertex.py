@@ -122,6 +122,7 @@ class _Vertex(Provider):
 
     # Whether express mode API keys reach this provider's endpoints (Gemini's only).
     takes_express_key = False
+    public_credential_headers = frozenset({QUOTA_PROJECT_HEADER})  # a project id is no secret
 
     def base_url_from_environment(self, environ: Mapping[str, str]) -> Optional[str]:
         """``https://{host}/v1/projects/{GOOGLE_CLOUD_PROJECT}/locations/{GOOGLE_CLOUD_LOCATION}``,
@@ -182,7 +183,8 @@ class _Vertex(Provider):
     def auth_headers(self, key: Optional[ApiKey]) -> Dict[str, str]:
         """An express mode key in ``x-goog-api-key``; else the OAuth access token as a Bearer
         token, with the quota project in ``x-goog-user-project`` when there is one (both are
-        credential headers: dropped on a redirect to another host, redacted everywhere).
+        credential headers, dropped on a redirect to another host; the token is redacted
+        everywhere, the project id, no secret, only in ``explain()``).
         Never an anthropic-version header: Claude on Vertex takes the version in the body."""
         if key is None:
             return {}

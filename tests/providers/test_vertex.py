@@ -786,6 +786,18 @@ class TestThroughClient:
         assert fake.requests[0].headers["x-goog-user-project"] == "billing-project"
         assert shown.headers["Authorization"] == "***" and shown.headers["x-goog-user-project"] == "***"
 
+    def test_the_quota_project_id_is_no_secret_errors_still_name_it(self, fake, adc):
+        adc.quota_project_id = "billing-project"
+        denied = "Caller does not have required permission to use project billing-project (ya29.token-1)"
+        fake.add(Reply(text="ok"), Reply(status=403, body=google_error(403, "PERMISSION_DENIED", denied,
+                                                                       "USER_PROJECT_DENIED")))
+        with vertex_client(fake, api_keys={}) as client:
+            client.generate("vertex/gemini-2.5-flash", "Hi")
+            with pytest.raises(AuthenticationError) as caught:
+                client.generate("vertex/gemini-2.5-flash", "Hi")
+        assert fake.requests[0].headers["x-goog-user-project"] == "billing-project"
+        assert "project billing-project" in str(caught.value) and "ya29.token-1" not in str(caught.value)
+
     def test_explain_before_any_request_fetches_no_token(self, fake, adc):
         with vertex_client(fake, api_keys={}) as client:
             shown = client.explain("vertex-anthropic/claude-sonnet-4-5@20250929", "Hi")
