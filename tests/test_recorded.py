@@ -260,8 +260,9 @@ def test_responses_web_search_is_a_server_tool_call_and_reasoning_stays_encrypte
     assert search.input["query"] == "weather: San Francisco, CA"
     assert search.output == [{"type": "api", "name": "oai-weather"}]
     assert response.tool_calls == []
-    assert [b.kind for b in response.reasoning_blocks] == ["reasoning", "reasoning"]
-    assert all(b.signature.startswith("gAAAA") for b in response.reasoning_blocks)
+    # The search call goes back in its place between the reasoning items (stateless turns).
+    assert [b.kind for b in response.reasoning_blocks] == ["reasoning", "web_search_call", "reasoning"]
+    assert all(b.signature.startswith("gAAAA") for b in response.reasoning_blocks if b.kind == "reasoning")
 
 
 def test_cost_follows_the_normalized_usage():

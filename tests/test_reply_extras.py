@@ -153,7 +153,9 @@ class TestTheNextTurn:
         assert first.citations == [Citation(WEB.url, WEB.title, None)]  # "Paris." does not hold the cited text
         assert body["input"][1] == {"type": "reasoning", "summary": [{"type": "summary_text", "text": "Think."}],
                                     "encrypted_content": "enc-reasoning"}
-        assert body["input"][2]["type"] == "message" and body["input"][2]["role"] == "assistant"
+        assert body["input"][2] == {"type": "web_search_call", "status": "completed",
+                                    "action": {"type": "search", "query": "q"}}
+        assert body["input"][3]["type"] == "message" and body["input"][3]["role"] == "assistant"
 
     def test_chat_completions_sends_text_and_no_refusal_back(self, client, server):
         _, body = self.second_body(client, server, "openai/gpt-4o-mini", Reply(refusal="No."))

@@ -36,12 +36,15 @@ class TestWire:
     def test_openai_reasoning_models_take_no_top_p_or_logprobs(self):
         plan, caught = explain("openai/o3", top_p=0.9, logprobs=True)
         assert "top_p" not in plan.body and "logprobs" not in plan.body
-        assert any("top_p dropped" in w for w in caught)
+        assert sorted(w.split(" ")[1] for w in caught) == ["logprobs", "top_p"]  # each said once
+        assert all("while it reasons" in w for w in caught)
 
     def test_responses_api(self):
         plan, caught = explain("openai-responses/gpt-4o", **SAMPLING)
         assert plan.body["top_p"] == 0.9 and plan.body["safety_identifier"] == "user-123"
-        assert "seed" not in plan.body and {"seed", "top_k", "logprobs"} <= {w.split(" ")[1] for w in caught}
+        assert "seed" not in plan.body and {w.split(" ")[1] for w in caught} == {"seed", "top_k"}
+        # Logprobs are asked for the Responses way.
+        assert plan.body["include"] == ["message.output_text.logprobs"] and plan.body["top_logprobs"] == 2
 
     def test_anthropic(self):
         plan, caught = explain("anthropic/claude-sonnet-4-5", **SAMPLING)

@@ -26,10 +26,11 @@ def chat_sampling(request: Any, body: Dict[str, Any], adjustments: List[str], ta
     ``reasoning``: the model reasons on this request, so (OpenAI) it takes neither
     ``top_p`` nor ``logprobs`` ("not supported with reasoning models": API reference).
     """
+    not_taken = SAMPLING - takes
     if reasoning:
         unsupported(request, ("top_p", "logprobs"), f"{where} while it reasons", adjustments)
         takes = takes - {"top_p", "logprobs"}
-    unsupported(request, sorted(SAMPLING - takes), where, adjustments)
+    unsupported(request, sorted(not_taken), where, adjustments)  # each dropped option noted once
     for name in ("top_p", "top_k", "seed"):
         if name in takes and getattr(request, name) is not None:
             body[name] = getattr(request, name)
