@@ -29,3 +29,13 @@ def test_unknown_section_is_refused_with_the_list_of_sections():
     result = _run_quick("--only", "nonsense")
     assert result.returncode != 0
     assert "stream, tool, requests" in result.stderr
+
+
+def test_each_instruction_count_contender_runs():
+    """What ``benchmarks/instructions.py`` runs under valgrind runs without it too."""
+    script = os.path.join(ROOT, "benchmarks", "instructions.py")
+    for contender in ("render only", "sseclient-py + json.loads", "llmsync decode_stream + feed",
+                      "llmsync client.stream"):
+        result = subprocess.run([sys.executable, script, "--child", "anthropic", "tool", contender, "50"],
+                                cwd=ROOT, capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stderr
