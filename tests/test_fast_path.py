@@ -3,7 +3,7 @@
 Three shortcuts sit on the per-event path (benchmarks/README.rst, "Where the time goes"):
 ``wire_json.decode_event`` decodes an event's JSON without ``json.loads``'s whitespace
 scans; Chat Completions reads a chunk that is nothing but a text or tool-call delta
-(``openai._lone_delta``), and Gemini a part that is nothing but text
+(``openai_stream._lone_delta``), and Gemini a part that is nothing but text
 (``gemini_stream._text_only``), without the look-ups the rarer fields need. Every
 recorded reply (tests/fixtures/recorded and recorded_cloud) must give the same events and
 the same ``Response``, or the same error, with the shortcuts turned off.
@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from llmsync.errors import LLMError
 from llmsync.providers import gemini_stream
-from llmsync.providers import openai as chat
+from llmsync.providers import openai_stream as chat
 from llmsync.providers import wire_json
 from llmsync.providers.base import decode_json
 from llmsync.registry import get_provider
