@@ -4,7 +4,9 @@ the provider wire formats to parametrize over, and what the fake server sends in
 import functools
 import json
 import os
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
 import pytest
@@ -139,3 +141,33 @@ def fast_retry():
 def client(server, fast_retry):
     with fast_client(server, retry=fast_retry) as fake_client:
         yield fake_client
+
+
+# -- a redirecting server ------------------------------------------------------------------------
+
+
+class _Redirector(BaseHTTPRequestHandler):
+    """Answers every POST with 307 to ``server.target`` + the same path; records headers."""
+
+    def do_POST(self):
+        self.server.seen.append(dict(self.headers.items()))
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.send_response(307)
+        self.send_header("Location", self.server.target + self.path)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def redirector():
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Redirector)
+    httpd.daemon_threads = True
+    httpd.seen = []
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    yield httpd
+    httpd.shutdown()
+    httpd.server_close()

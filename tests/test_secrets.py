@@ -7,10 +7,8 @@ import logging
 import os
 import pickle
 import stat
-import threading
 import traceback
 import warnings
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -194,33 +192,6 @@ def test_a_key_with_a_non_ascii_character_is_refused_clearly(server):
 
 
 # -- redirects ---------------------------------------------------------------------------------
-
-
-class _Redirector(BaseHTTPRequestHandler):
-    """Answers every POST with 307 to ``server.target`` + the same path; records headers."""
-
-    def do_POST(self):
-        self.server.seen.append(dict(self.headers.items()))
-        self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        self.send_response(307)
-        self.send_header("Location", self.server.target + self.path)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture
-def redirector():
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Redirector)
-    httpd.daemon_threads = True
-    httpd.seen = []
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield httpd
-    httpd.shutdown()
-    httpd.server_close()
 
 
 def _base_path(model, server):

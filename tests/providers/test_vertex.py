@@ -11,7 +11,6 @@ import pickle
 import subprocess
 import sys
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -696,33 +695,6 @@ class TestFakeServerFormats:
 def fake():
     with FakeServer() as server:
         yield server
-
-
-class _Redirector(BaseHTTPRequestHandler):
-    """Answers every POST with 307 to ``server.target`` + the same path; records headers."""
-
-    def do_POST(self):
-        self.server.seen.append(dict(self.headers.items()))
-        self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        self.send_response(307)
-        self.send_header("Location", self.server.target + self.path)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture
-def redirector():
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Redirector)
-    httpd.daemon_threads = True
-    httpd.seen = []
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield httpd
-    httpd.shutdown()
-    httpd.server_close()
 
 
 def vertex_client(server, **options):
