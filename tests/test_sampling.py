@@ -1,5 +1,6 @@
 """Sampling options on each provider's wire, dropped with a warning where there is no field,
 and logprobs coming back as ``TokenLogprob``s, streamed and not."""
+import json
 import warnings
 
 import pytest
@@ -97,7 +98,7 @@ TOKENS = [TokenLogprob("Hel", -0.1, [TokenLogprob("Hel", -0.1), TokenLogprob("Hi
 
 
 class TestLogprobs:
-    @pytest.mark.parametrize("model", ["openai/gpt-4o", "gemini/gemini-2.5-flash", "vllm/m"])
+    @pytest.mark.parametrize("model", ["openai/gpt-4o", "openai-responses/gpt-4o", "gemini/gemini-2.5-flash", "vllm/m"])
     @pytest.mark.parametrize("streamed", [False, True])
     def test_logprobs_come_back_as_token_logprobs(self, model, streamed):
         with FakeServer([Reply(text="Hello", logprobs=TOKENS)]) as server, server.client() as client:
@@ -108,3 +109,28 @@ class TestLogprobs:
             else:
                 response = client.generate(model, "Hi", logprobs=True, top_logprobs=2)
         assert response.logprobs == TOKENS
+
+    def test_responses_wire_puts_logprobs_on_the_part_and_spreads_them_over_the_deltas(self):
+        from llmsync.testing.responses_wire import FORMAT
+        tokens = TOKENS + [TokenLogprob("é", -0.5)]
+        reply = Reply(text="Hello é", logprobs=tokens, chunk_size=3)  # 3 deltas, one entry each
+        events = [json.loads(e.decode().split("data: ", 1)[1]) for e in FORMAT.stream_events(reply, "m")]
+        deltas = [e["logprobs"] for e in events if e["type"] == "response.output_text.delta"]
+        assert [[entry["token"] for entry in d] for d in deltas] == [["Hel"], ["lo"], ["é"]]
+        assert deltas[0][0] == {"token": "Hel", "logprob": -0.1, "top_logprobs": [
+            {"token": "Hel", "logprob": -0.1}, {"token": "Hi", "logprob": -2.5}]}
+        done, = (e["logprobs"] for e in events if e["type"] == "response.output_text.done")
+        assert done == [entry for d in deltas for entry in d]
+        part = FORMAT.body(reply, "m")["output"][0]["content"][0]
+        assert part["logprobs"][2] == {"token": "é", "bytes": [195, 169], "logprob": -0.5, "top_logprobs": []}
+        assert part["logprobs"][0]["top_logprobs"][1] == {"token": "Hi", "bytes": [72, 105], "logprob": -2.5}
+        for kind in ("response.content_part.done", "response.output_item.done"):
+            finished, = (e.get("part") or e["item"]["content"][0] for e in events if e["type"] == kind)
+            assert finished == part
+
+    def test_responses_deltas_outnumbering_the_entries_carry_empty_lists(self):
+        from llmsync.testing.responses_wire import FORMAT
+        reply = Reply(text="Hello", logprobs=TOKENS, chunk_size=2)
+        events = [json.loads(e.decode().split("data: ", 1)[1]) for e in FORMAT.stream_events(reply, "m")]
+        deltas = [e["logprobs"] for e in events if e["type"] == "response.output_text.delta"]
+        assert [len(d) for d in deltas] == [1, 1, 0]

@@ -5,11 +5,22 @@ output item ``response.output_item.added``, its deltas and ``response.output_ite
 (a reasoning item with summary deltas and ``encrypted_content``, a message with
 ``output_text`` deltas, function calls with argument deltas), then ``response.completed``
 (or ``response.incomplete`` / ``response.failed``) carrying the whole response object.
+
+``Reply.logprobs`` go where the API puts them (it sends them only when ``include`` asks;
+the fake server sends whatever the reply holds): on the message's ``output_text`` part
+as ``[{token, bytes, logprob, top_logprobs: [{token, bytes, logprob}]}]``
+(response_output_text.py), and on ``response.output_text.done`` and each
+``response.output_text.delta`` without ``bytes`` (response_text_done_event.py,
+response_text_delta_event.py). The text is sent in ``chunk_size`` pieces that need not
+match the tokens, so the entries are spread over the deltas in order, as evenly as they
+go, the earlier deltas taking one more; together the deltas carry every entry once.
+Without logprobs (or without text to carry them) the bodies are as before: no
+``logprobs`` on the part, ``[]`` on the text events.
 """
 import itertools
 from typing import Any, Dict, List, Optional
 
-from ..types import FinishReason, ServerToolCall
+from ..types import FinishReason, ServerToolCall, TokenLogprob
 from .reply import Reply
 from .wire import WireFormat, sse
 
@@ -50,6 +61,31 @@ def _server_item(index: int, call: ServerToolCall) -> Dict[str, Any]:
     return {"id": item_id, "type": "web_search_call", "status": "completed", "action": action}
 
 
+def _part_logprob(token: TokenLogprob) -> Dict[str, Any]:
+    """One ``output_text`` part entry: ``bytes`` is the token's UTF-8 bytes as ints."""
+    def one(t: TokenLogprob) -> Dict[str, Any]:
+        return {"token": t.token, "bytes": list(t.token.encode("utf-8")), "logprob": t.logprob}
+    return {**one(token), "top_logprobs": [one(t) for t in token.top]}
+
+
+def _event_logprobs(tokens: List[TokenLogprob]) -> List[Dict[str, Any]]:
+    """Entries as the text delta and done events carry them: no ``bytes``."""
+    return [{"token": t.token, "logprob": t.logprob,
+             "top_logprobs": [{"token": c.token, "logprob": c.logprob} for c in t.top]} for t in tokens]
+
+
+def _spread(tokens: List[TokenLogprob], count: int) -> List[List[TokenLogprob]]:
+    """``tokens`` in ``count`` consecutive groups, in order, as even as they go (the
+    earlier groups one longer); no groups when ``count`` is 0."""
+    size, extra = divmod(len(tokens), count) if count else (0, 0)
+    groups, start = [], 0
+    for index in range(count):
+        end = start + size + (1 if index < extra else 0)
+        groups.append(tokens[start:end])
+        start = end
+    return groups
+
+
 def _content(reply: Reply) -> List[Dict[str, Any]]:
     """A message's parts: ``output_text`` with ``url_citation`` annotations, or a ``refusal``."""
     parts: List[Dict[str, Any]] = []
@@ -57,7 +93,10 @@ def _content(reply: Reply) -> List[Dict[str, Any]]:
         annotations = [{"type": "url_citation", "url": c.url, "title": c.title or "",
                         "start_index": reply.span(c)[0], "end_index": reply.span(c)[1]}
                        for c in reply.citations if c.url]
-        parts.append({"type": "output_text", "text": reply.text, "annotations": annotations})
+        part: Dict[str, Any] = {"type": "output_text", "text": reply.text, "annotations": annotations}
+        if reply.logprobs:
+            part["logprobs"] = [_part_logprob(token) for token in reply.logprobs]
+        parts.append(part)
     if reply.refusal:
         parts.append({"type": "refusal", "refusal": reply.refusal})
     return parts
@@ -159,11 +198,16 @@ class ResponsesFormat(WireFormat):
     def _emit_part(self, emit: Any, reply: Reply, content_index: int, done: Dict[str, Any],
                    at: Dict[str, Any]) -> None:
         kind, key = ("output_text", "text") if done["type"] == "output_text" else ("refusal", "refusal")
-        emit("response.content_part.added", content_index=content_index,
-             part={**done, key: "", **({"annotations": []} if kind == "output_text" else {})}, **at)
-        extra: Dict[str, Any] = {"logprobs": []} if kind == "output_text" else {}
-        for piece in reply.pieces(done[key]):
+        empty: Dict[str, Any] = {"annotations": []} if kind == "output_text" else {}
+        if "logprobs" in done:
+            empty["logprobs"] = []
+        emit("response.content_part.added", content_index=content_index, part={**done, key: "", **empty}, **at)
+        pieces = reply.pieces(done[key])
+        tokens = reply.logprobs if "logprobs" in done else []
+        for piece, group in zip(pieces, _spread(tokens, len(pieces))):
+            extra = {"logprobs": _event_logprobs(group)} if kind == "output_text" else {}
             emit(f"response.{kind}.delta", content_index=content_index, delta=piece, **extra, **at)
+        extra = {"logprobs": _event_logprobs(tokens)} if kind == "output_text" else {}
         emit(f"response.{kind}.done", content_index=content_index, **{key: done[key]}, **extra, **at)
         emit("response.content_part.done", content_index=content_index, part=done, **at)
 
