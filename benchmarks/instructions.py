@@ -15,13 +15,12 @@ slope of a child that only renders the stream, is the count per event::
     python benchmarks/instructions.py --formats anthropic --kinds tool
 """
 import argparse
-import json
 import os
 import re
 import shutil
 import subprocess
 import sys
-from typing import Callable, Dict, List, Optional
+from typing import List, Optional
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SHORT, LONG = 1000, 5000  # events: the slope between them is the cost of one event
@@ -34,39 +33,11 @@ ROWS = [("openai", "text"), ("openai", "tool"), ("anthropic", "text"), ("anthrop
 def child(wire_format: str, kind: str, contender: str, events: int) -> None:
     """Run one contender over one rendered stream (in the process valgrind counts)."""
     sys.path[:0] = [os.path.dirname(HERE), HERE]
-    import contenders
     import steps
-    import wire
-    from sseclient import SSEClient
 
-    import llmsync
-    from llmsync.registry import get_provider
-
-    chunks = wire.render_stream(wire_format, kind, events)
-    model = contenders.MODELS[wire_format][0]
-    provider_id, model_id = model.split("/", 1)
-    provider = get_provider(provider_id)
-    client = llmsync.Client(api_keys={provider_id: "bench-key", "openai": "bench-key"},
-                            transport=steps._ReadTransport(chunks), retry=llmsync.RetryPolicy(max_retries=0))
-
-    def sseclient_json() -> None:
-        for event in SSEClient(iter(chunks)).events():
-            if event.data != "[DONE]":
-                json.loads(event.data)
-
-    def parse() -> None:
-        parser = provider.stream_parser(model_id)
-        for name, data in provider.decode_stream(iter(chunks)):
-            parser.feed(name, data)
-        parser.finish()
-
-    def stream() -> None:
-        with client.stream(model, "Say something.", max_tokens=64) as reply:
-            for _ in reply:
-                pass
-
-    runs: Dict[str, Callable[[], None]] = dict(zip(CONTENDERS, (lambda: None, sseclient_json, parse, stream)))
-    runs[contender]()
+    runs = steps.in_memory_runs(wire_format, kind, events)
+    by_name = dict(zip(CONTENDERS, (lambda: None, runs["sse_json"], runs["parse"], runs["stream"])))
+    by_name[contender]()
 
 
 def _count(wire_format: str, kind: str, contender: str, events: int) -> int:

@@ -18,7 +18,7 @@ Times are the fastest of the repetitions, in CPU microseconds per event.
 import gc
 import json
 import time
-from typing import Any, Callable, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import requests
 from sseclient import SSEClient
@@ -75,36 +75,20 @@ def _fastest(run: Callable[[], Any], events: int, reps: int) -> float:
     return best / events * 1e6
 
 
-def per_event_steps(wire_format: str, kind: str, events: int, url: str,
-                    reps: int) -> List[Tuple[str, float, Optional[str]]]:
-    """(step, µs per event, the step it adds to) for each step above; ``url`` serves this
-    stream over HTTP."""
+def in_memory_runs(wire_format: str, kind: str, events: int) -> Dict[str, Callable[[], None]]:
+    """The steps that need no HTTP, each reading the same rendered stream from memory:
+    ``sse``, ``sse_json``, ``decode``, ``parse`` and ``stream`` (also run by
+    ``instructions.py``)."""
     import llmsync
     from llmsync.registry import get_provider
-    from llmsync.transport import HttpRequest, RequestsTransport, Watch
 
     chunks = wire.render_stream(wire_format, kind, events)
     model = contenders.MODELS[wire_format][0]
     provider_id, model_id = model.split("/", 1)
     provider = get_provider(provider_id)
-    session = requests.Session()
-    body = json.dumps({"model": "bench-model", "stream": True}).encode()
     client = llmsync.Client(api_keys={provider_id: "bench-key", "openai": "bench-key"},
                             transport=_ReadTransport(chunks), retry=llmsync.RetryPolicy(max_retries=0))
-    transport = RequestsTransport()
     loads = json.loads
-
-    def http() -> None:
-        with session.post(url + contenders.MODELS[wire_format][1], data=body, stream=True) as response:
-            for _ in response.iter_content(chunk_size=None):
-                pass
-
-    def transport_read() -> None:
-        request = HttpRequest("POST", url + contenders.MODELS[wire_format][1], {}, body)
-        response = transport.send(request, (5.0, 30.0), Watch(), provider_id)
-        for _ in response.iter_bytes():
-            pass
-        response.close()
 
     def sse() -> None:
         for _ in SSEClient(iter(chunks)).events():
@@ -130,19 +114,45 @@ def per_event_steps(wire_format: str, kind: str, events: int, url: str,
             for _ in reply:
                 pass
 
+    return {"sse": sse, "sse_json": sse_json, "decode": decode, "parse": parse, "stream": stream}
+
+
+def per_event_steps(wire_format: str, kind: str, events: int, url: str,
+                    reps: int) -> List[Tuple[str, float, Optional[str]]]:
+    """(step, µs per event, the step it adds to) for each step above; ``url`` serves this
+    stream over HTTP."""
+    from llmsync.transport import HttpRequest, RequestsTransport, Watch
+
+    provider_id = contenders.MODELS[wire_format][0].split("/", 1)[0]
+    session = requests.Session()
+    body = json.dumps({"model": "bench-model", "stream": True}).encode()
+    transport = RequestsTransport()
+    runs = in_memory_runs(wire_format, kind, events)
+
+    def http() -> None:
+        with session.post(url + contenders.MODELS[wire_format][1], data=body, stream=True) as response:
+            for _ in response.iter_content(chunk_size=None):
+                pass
+
+    def transport_read() -> None:
+        request = HttpRequest("POST", url + contenders.MODELS[wire_format][1], {}, body)
+        response = transport.send(request, (5.0, 30.0), Watch(), provider_id)
+        for _ in response.iter_bytes():
+            pass
+        response.close()
+
     # (step, its run, the step it adds a layer to)
     table = [
         ("HTTP read (requests)", http, None),
         ("HTTP read (llmsync)", transport_read, "HTTP read (requests)"),
-        ("SSE (sseclient-py)", sse, None),
-        ("SSE + json.loads", sse_json, "SSE (sseclient-py)"),
-        ("llmsync decode_stream", decode, "SSE (sseclient-py)"),
-        ("  + StreamParser.feed", parse, "llmsync decode_stream"),
-        ("  + Exchange, Stream", stream, "  + StreamParser.feed"),
+        ("SSE (sseclient-py)", runs["sse"], None),
+        ("SSE + json.loads", runs["sse_json"], "SSE (sseclient-py)"),
+        ("llmsync decode_stream", runs["decode"], "SSE (sseclient-py)"),
+        ("  + StreamParser.feed", runs["parse"], "llmsync decode_stream"),
+        ("  + Exchange, Stream", runs["stream"], "  + StreamParser.feed"),
     ]
     try:
         return [(label, _fastest(run, events, reps), over) for label, run, over in table]
     finally:
-        client.close()
         session.close()
         transport.close()
