@@ -29,7 +29,8 @@ class Reply:
     ``codeExecutionResult``; Chat Completions has none).
 
     ``logprobs`` (``TokenLogprob``s with their ``top``) are sent where the format has
-    them (OpenAI Chat ``choices[].logprobs``, Gemini ``logprobsResult``).
+    them (OpenAI Chat ``choices[].logprobs``, Responses ``output_text`` ``logprobs`` and
+    text events, Gemini ``logprobsResult``), whether or not the request asked for them.
     ``Reply.structured(value)`` answers a ``response_format`` type with ``value``'s JSON.
 
     Faults: ``status`` with ``error_message`` (or a raw ``body``), ``headers``;
