@@ -4,15 +4,17 @@ Results come back as they finish. Requests-per-minute and tokens-per-minute limi
 token buckets shared by every worker, and a 429 that names a wait pauses every worker,
 not just the one that got it. Items are retried by the one retry engine
 (``llmsync.retry``); the limits join it through its ``before_attempt`` and ``on_retry``
-hooks, so every attempt, retries included, is counted against them.
+hooks, so every attempt, retries included, is counted against them. A worker waiting
+for its turn wakes when its call is stopped (the batch's ``Cancel``, ``Client.close()``).
 """
 import contextvars
+import inspect
 import logging
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, Iterator, Optional, Protocol, Set
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, Iterator, Optional, Protocol, Set, Tuple
 
 from .errors import CancelledError, InvalidRequestError, LLMError, RateLimitError
 from .cancel import Cancel
@@ -22,9 +24,21 @@ from .types import Response
 if TYPE_CHECKING:
     from .client import Client
 
-__all__ = ["BatchResult", "TokenBucket", "Limiter", "LocalLimiter", "run_batch", "as_request"]
+__all__ = ["BatchResult", "TokenBucket", "Limiter", "LocalLimiter", "run_batch", "as_request", "wait_for_turn"]
 
 log = logging.getLogger("llmsync")
+STOPPED = "stopped while waiting for a turn under the rate limit"
+
+
+def wait_for_turn(seconds: float, stop: Optional[threading.Event],
+                  sleep: Callable[[float], None] = time.sleep) -> None:
+    """Sleep ``seconds`` (nothing when not positive) for a limiter; a set ``stop`` ends the
+    sleep at once, or prevents it, with ``CancelledError``."""
+    if stop is None:
+        if seconds > 0:
+            sleep(seconds)
+    elif stop.wait(seconds) if seconds > 0 else stop.is_set():
+        raise CancelledError(STOPPED)
 
 
 @dataclass
@@ -70,16 +84,29 @@ class TokenBucket:
         self._tokens = min(self.capacity, self._tokens + (now - self._updated) * self.rate)
         self._updated = now
 
-    def take(self, amount: float = 1.0) -> None:
+    def take(self, amount: float = 1.0, stop: Optional[threading.Event] = None) -> None:
+        """Take ``amount`` (at most a bucketful), waiting until it is there.
+
+        Raises:
+            CancelledError: ``stop`` was set before the tokens were taken (none were).
+        """
         amount = min(amount, self.capacity)
         while True:
+            if stop is not None and stop.is_set():
+                raise CancelledError(STOPPED)
             with self._lock:
                 self._refill()
                 if self._tokens >= amount:
                     self._tokens -= amount
                     return
                 shortfall = (amount - self._tokens) / self.rate
-            self._sleep(shortfall)
+            wait_for_turn(shortfall, stop, self._sleep)
+
+    def give_back(self, amount: float) -> None:
+        """Return what a ``take`` took for a request that will not be sent."""
+        with self._lock:
+            self._refill()
+            self._tokens = min(self.capacity, self._tokens + min(amount, self.capacity))
 
     def charge(self, amount: float) -> None:
         """Account for tokens used beyond what was taken (may leave a debt)."""
@@ -100,21 +127,28 @@ class _Pause:
         with self._lock:
             self._until = max(self._until, time.monotonic() + seconds)
 
-    def wait(self) -> None:
+    def wait(self, stop: Optional[threading.Event] = None) -> None:
+        """Wait for the pause to end; a set ``stop`` ends the wait with ``CancelledError``."""
         while True:
             with self._lock:
                 remaining = self._until - time.monotonic()
             if remaining <= 0:
                 return
-            self._sleep(remaining)
+            wait_for_turn(remaining, stop, self._sleep)
 
 
 class Limiter(Protocol):
     """Shared rate limits for a batch's workers (local threads, or a whole cluster)."""
 
-    def acquire(self, tokens: int) -> None:
+    def acquire(self, tokens: int, stop: Optional[threading.Event] = None) -> None:
         """Block until one request and ``tokens`` estimated tokens may be spent (and any
-        shared pause is over)."""
+        shared pause is over).
+
+        A set ``stop`` (the call was cancelled, or its client closed) ends the wait at
+        once with ``CancelledError``, and what was taken for the request is given back
+        (as far as the limiter can: see its own docs). ``stop`` is optional: a limiter
+        whose ``acquire`` takes only ``tokens`` still works, but its waits do not wake.
+        """
 
     def settle(self, estimated: int, used: int) -> None:
         """Account for the tokens a reply really used."""
@@ -132,12 +166,23 @@ class LocalLimiter:
         self.tokens = TokenBucket(tokens_per_minute) if tokens_per_minute is not None else None
         self._pause = _Pause()
 
-    def acquire(self, tokens: int) -> None:
-        self._pause.wait()
+    def acquire(self, tokens: int, stop: Optional[threading.Event] = None) -> None:
+        """Wait for any pause, then take a request and ``tokens`` from the buckets.
+
+        Raises:
+            CancelledError: ``stop`` was set first; nothing stays taken (a request
+                already taken from its bucket is given back).
+        """
+        self._pause.wait(stop)
         if self.requests is not None:
-            self.requests.take(1)
+            self.requests.take(1, stop)
         if self.tokens is not None:
-            self.tokens.take(tokens)
+            try:
+                self.tokens.take(tokens, stop)
+            except CancelledError:
+                if self.requests is not None:
+                    self.requests.give_back(1)
+                raise
 
     def settle(self, estimated: int, used: int) -> None:
         if self.tokens is not None:
@@ -172,25 +217,88 @@ def _estimated_tokens(request: Request) -> int:
     return characters // 4 + (request.max_tokens or 256)
 
 
+class _ItemStop:
+    """Set when an item's call is stopped, to wake it while it waits for its turn.
+
+    The batch's ``Cancel`` sets it, and so does ``Client.close()``: that stops every call
+    in the client's set of live exchanges, where this stands in for the item's exchange
+    (which joins the set only inside ``response()``, and whose stop the limiter cannot see).
+    """
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.reason: Tuple[str, ...] = ()  # as ``Exchange.stop`` takes it: none means a cancel
+
+    def stop(self, *reason: str) -> None:
+        if not self.event.is_set():
+            self.reason = reason
+        self.event.set()
+
+
+def _takes_stop(limiter: Any) -> bool:
+    """Whether ``limiter.acquire`` takes ``stop`` (a user's limiter may predate it)."""
+    try:
+        parameters = inspect.signature(limiter.acquire).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.name == "stop" or p.kind is p.VAR_KEYWORD for p in parameters)
+
+
 class _BatchRunner:
     def __init__(self, client: "Client", limiter: Limiter, cancel: Optional[Cancel]) -> None:
         self.client = client
         self.limiter = limiter
         self.cancel = cancel
+        self.stoppable = _takes_stop(limiter)
+        self.waiting: Set[_ItemStop] = set()  # items under way; all stopped when the batch ends
+        self.ended = False
+
+    def end(self) -> None:
+        """The batch is over (cancelled, or its iterator closed): items still waiting for
+        their turn give up instead of starting."""
+        self.ended = True
+        for stop in list(self.waiting):
+            stop.stop()
 
     def run_one(self, index: int, item: Any) -> BatchResult:
+        stop = _ItemStop()
+        live: Set[Any] = self.client._live
+        live.add(stop)
+        self.waiting.add(stop)
+        if self.ended:
+            stop.stop()
+        unsubscribe = self.cancel.subscribe(stop.stop) if self.cancel is not None else None
         try:
             request = replace(as_request(item), stream=False)
             estimate = _estimated_tokens(request)
             exchange = self.client.exchange(request, self.cancel,
-                                            before_attempt=lambda: self.limiter.acquire(estimate),
+                                            before_attempt=lambda: self._take_turn(exchange, estimate, stop),
                                             on_retry=self._on_retry)
             response = exchange.response()
         except LLMError as error:
             return BatchResult(index, error=error)
+        finally:
+            live.discard(stop)
+            self.waiting.discard(stop)
+            if unsubscribe is not None:
+                unsubscribe()
         if response.usage:
             self.limiter.settle(estimate, response.usage.total_tokens)
         return BatchResult(index, response=response)
+
+    def _take_turn(self, exchange: Any, estimate: int, stop: _ItemStop) -> None:
+        if not self.stoppable:
+            self.limiter.acquire(estimate)
+            return
+        try:
+            self.limiter.acquire(estimate, stop=stop.event)
+        except CancelledError:
+            if not stop.event.is_set():
+                raise
+            # Stopped before its turn. Stopping the exchange too (it may not have heard
+            # yet) makes it raise the CancelledError every other stage raises, before any
+            # byte is sent.
+            exchange.stop(*stop.reason)
 
     def _on_retry(self, error: LLMError, attempt: int, delay: float) -> None:
         if isinstance(error, RateLimitError):
@@ -247,6 +355,7 @@ def run_batch(client: "Client", items: Iterable[Any], max_workers: int = 8,
     finally:
         for future in pending:
             future.cancel()
+        runner.end()
         pool.shutdown(wait=True)
 
 
