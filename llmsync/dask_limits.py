@@ -9,9 +9,11 @@ waits. It implements ``llmsync.batch.Limiter``; ``llmsync.dask`` uses it.
 import threading
 import time
 import uuid
-from typing import Any, Callable, Dict, Optional, Tuple
+from collections import deque
+from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 
-from .errors import InvalidRequestError
+from .batch import STOPPED, wait_for_turn
+from .errors import CancelledError, InvalidRequestError
 
 __all__ = ["ClusterLimiter", "check_limits"]
 
@@ -20,6 +22,7 @@ MAX_BURST_SECONDS = 2.0  # DESIGN.md: a burst is at most 2 seconds' worth of the
 # began meanwhile, so a 429 elsewhere stops it even when this process sent nothing since.
 _RECHECK_AFTER = 0.05
 _EXTENSION = "llmsync-limits"
+_UNDO_DEPTH = 256  # the latest bookings that can still be given back
 
 
 # -- the schedule, kept in the Dask scheduler ----------------------------------------------
@@ -55,15 +58,20 @@ class _Limits:
         self.tokens = _Bucket(tokens_per_minute, burst_seconds, now) if tokens_per_minute else None
         self.paused_until = now
         self.clock = clock
+        self.bookings = 0
+        # [booking, how far it moved each bucket, given back?] for the latest bookings.
+        self._undo: Deque[List[Any]] = deque(maxlen=_UNDO_DEPTH)
 
     def reserve(self, tokens: float, settled: float = 0.0) -> Tuple[float, float]:
         """Book the next turn for one request of ``tokens``; ``(delay, pause left)`` in seconds.
 
         ``settled`` is tokens used beyond estimates since the last call (negative: fewer).
+        The booking's number (for ``release``) is ``bookings`` afterwards.
         """
         now = self.clock()
         if self.tokens is not None:
             self.tokens.full_at += settled / self.tokens.rate
+        before = self._full_at()
         at = max(now, self.paused_until)
         if self.requests is not None:
             at = max(at, self.requests.earliest(1.0))
@@ -73,10 +81,34 @@ class _Limits:
             self.tokens.take(float(tokens), at)
         if self.requests is not None:
             self.requests.take(1.0, at)
+        self.bookings += 1
+        self._undo.append([self.bookings, [a - b for a, b in zip(self._full_at(), before)], False])
         return at - now, max(0.0, self.paused_until - now)
+
+    def _full_at(self) -> List[float]:
+        return [bucket.full_at for bucket in (self.requests, self.tokens) if bucket is not None]
+
+    def release(self, booking: int) -> bool:
+        """Give back a booked turn that will not be used; False when it cannot be.
+
+        The schedule is one moment per bucket, with no room for holes: a turn goes back
+        only once every turn booked after it went back too (as when a whole batch is
+        cancelled). Otherwise later turns stay where they are and the freed moment is
+        lost: the limit is never exceeded, a little throughput is.
+        """
+        entry = next((entry for entry in self._undo if entry[0] == booking), None)
+        if entry is None:
+            return False
+        entry[2] = True
+        while self._undo and self._undo[-1][2]:
+            moved = self._undo.pop()[1]
+            for bucket, seconds in zip([b for b in (self.requests, self.tokens) if b is not None], moved):
+                bucket.full_at -= seconds
+        return True
 
     def pause(self, seconds: float) -> float:
         now = self.clock()
+        self._undo.clear()  # the buckets start again from the pause: nothing to give back
         self.paused_until = max(self.paused_until, now + seconds)
         for bucket in (self.requests, self.tokens):
             if bucket is not None:
@@ -103,9 +135,15 @@ class _LimitService:
         with self.lock:
             self.limits.pop(name, None)
 
-    def reserve(self, name: str, tokens: float, settled: float) -> Tuple[float, float]:
+    def reserve(self, name: str, tokens: float, settled: float) -> Tuple[float, float, int]:
         with self.lock:
-            return self.limits[name].reserve(tokens, settled)
+            limits = self.limits[name]
+            delay, pause = limits.reserve(tokens, settled)
+            return delay, pause, limits.bookings
+
+    def release(self, name: str, booking: int) -> bool:
+        with self.lock:
+            return self.limits[name].release(booking)
 
     def pause(self, name: str, seconds: float) -> float:
         with self.lock:
@@ -125,7 +163,7 @@ def _install_service(dask_scheduler: Any = None) -> None:
     dask_scheduler.handlers.update({
         "llmsync_limits_open": service.open, "llmsync_limits_close": service.close,
         "llmsync_limits_reserve": service.reserve, "llmsync_limits_pause": service.pause,
-        "llmsync_limits_pause_left": service.pause_left,
+        "llmsync_limits_pause_left": service.pause_left, "llmsync_limits_release": service.release,
     })
 
 
@@ -223,20 +261,30 @@ class ClusterLimiter:
         """Find the Dask client now (call in a task's own thread; later threads reuse it)."""
         self._gate.connect()
 
-    def acquire(self, tokens: int = 0) -> None:
-        """Block until this request's turn, and any pause, have come."""
+    def acquire(self, tokens: int = 0, stop: Optional[threading.Event] = None) -> None:
+        """Block until this request's turn, and any pause, have come.
+
+        Raises:
+            CancelledError: ``stop`` was set first (the call was cancelled, or its client
+                closed). The turn booked is given back to the schedule when no turn was
+                booked after it that is still wanted; otherwise it is lost.
+        """
         gate = self._gate
         while True:
-            paused = gate.pause_left()
-            if paused > 0:
-                time.sleep(paused)
+            wait_for_turn(gate.pause_left(), stop)
             with gate.lock:
                 settled, gate.unsettled = gate.unsettled, 0.0
-            delay, pause = gate.call("llmsync_limits_reserve", tokens=tokens, settled=settled)
-            gate.heard_pause(pause)
+            reply = gate.call("llmsync_limits_reserve", tokens=tokens, settled=settled)
+            delay = reply[0]
+            gate.heard_pause(reply[1])
             if delay <= 0:
                 return
-            time.sleep(delay)
+            if stop is None:
+                time.sleep(delay)
+            elif stop.wait(delay):
+                if len(reply) > 2:  # a scheduler running an older llmsync cannot give it back
+                    gate.call("llmsync_limits_release", booking=reply[2])
+                raise CancelledError(STOPPED)
             if delay >= _RECHECK_AFTER:
                 gate.heard_pause(gate.call("llmsync_limits_pause_left"))
             if gate.pause_left() <= 0:

@@ -262,6 +262,25 @@ def hammer(limiter, url, seconds, threads, pause_after=None):
     return paused_at[0] if paused_at else None
 
 
+def cancelled_batch(client, limiter):
+    """On a worker: a batch whose second item waits for its turn, cancelled after 0.5 s.
+
+    Returns (the error's type, seconds from the cancel to the end, the results seen).
+    """
+    limiter.bind()
+    cancel = llmsync.Cancel()
+    seen = []
+    batch = client.batch([{"model": MODEL, "prompt": "x"}] * 2, max_workers=2, limiter=limiter, cancel=cancel)
+    seen.append(next(batch).response.content)
+    threading.Timer(0.5, cancel.cancel).start()
+    started = time.monotonic()
+    try:
+        seen.extend(result.response.content for result in batch)
+    except llmsync.CancelledError as error:
+        return type(error).__name__, time.monotonic() - started, seen
+    return None, time.monotonic() - started, seen
+
+
 class TestClusterLimiter:
     def test_the_limit_holds_across_worker_processes_and_a_pause_stops_them_all(self, dask_client):
         arrivals = []
@@ -316,6 +335,86 @@ class TestClusterLimiter:
         assert limits.pause(5.0) == 5.0
         assert limits.reserve(0) == (6.0, 5.0)  # one second's pacing after the pause, not a burst
         assert limits.reserve(0)[0] == 7.0
+
+    def test_a_turn_given_back_is_the_next_one_booked(self):
+        from llmsync.dask_limits import _Limits
+
+        now = [0.0]
+        limits = _Limits(60, 600, 1.0, clock=lambda: now[0])  # 1 request and 10 tokens a second
+        limits.reserve(10)
+        assert limits.reserve(10)[0] == 1.0
+        assert limits.release(limits.bookings)
+        assert limits.reserve(10)[0] == 1.0, "the turn given back was lost"
+
+    def test_turns_go_back_in_any_order_once_every_later_one_has(self):
+        from llmsync.dask_limits import _Limits
+
+        now = [0.0]
+        limits = _Limits(60, None, 1.0, clock=lambda: now[0])
+        limits.reserve(0)
+        first, _ = limits.reserve(0), limits.reserve(0)  # turns at 1 s and 2 s
+        assert first[0] == 1.0
+        assert limits.release(limits.bookings - 1)  # the 1 s turn: the 2 s one still holds
+        assert limits.reserve(0)[0] == 3.0, "a hole in the schedule would put two turns at 2 s"
+        assert limits.release(limits.bookings) and limits.release(limits.bookings - 1)
+        assert limits.reserve(0)[0] == 1.0, "all three turns went back: the 1 s one is free again"
+
+    def test_use_settled_by_a_turn_given_back_is_still_owed(self):
+        from llmsync.dask_limits import _Limits
+
+        now = [0.0]
+        limits = _Limits(None, 600, 1.0, clock=lambda: now[0])  # 10 tokens a second, bucket of 10
+        limits.reserve(10)
+        assert limits.reserve(10, settled=20)[0] == 3.0
+        assert limits.release(limits.bookings)
+        assert limits.reserve(10)[0] == 3.0  # the 20 tokens really used still count
+
+    def test_nothing_booked_before_a_pause_is_given_back(self):
+        from llmsync.dask_limits import _Limits
+
+        now = [0.0]
+        limits = _Limits(60, None, 1.0, clock=lambda: now[0])
+        limits.reserve(0)
+        limits.reserve(0)
+        booking = limits.bookings
+        limits.pause(5.0)
+        assert not limits.release(booking)
+        assert not limits.release(12345)
+        assert limits.reserve(0)[0] == 6.0
+
+    def test_a_cancel_wakes_a_request_waiting_for_its_cluster_turn(self, dask_client):
+        limiter = ClusterLimiter(dask_client, requests_per_minute=1)  # the second turn is a minute away
+        cancel = llmsync.Cancel()
+        results = []
+        try:
+            with FakeServer(default=Reply(text="ok")) as server:
+                batch = server.client().batch([{"model": MODEL, "prompt": "x"}] * 2, max_workers=2,
+                                              limiter=limiter, cancel=cancel)
+                results.append(next(batch))
+                threading.Timer(0.3, cancel.cancel).start()
+                started = time.monotonic()
+                with pytest.raises(llmsync.CancelledError, match="batch was cancelled"):
+                    list(batch)
+                seconds = time.monotonic() - started
+                sent = len(server.requests)
+            # The turn the cancelled request booked was given back: the next is the same
+            # minute away, not two.
+            delay = limiter._gate.call("llmsync_limits_reserve", tokens=0, settled=0.0)[0]
+        finally:
+            limiter.close()
+        assert results[0].ok and sent == 1
+        assert seconds < 0.3 + 1.5
+        assert 50 < delay < 61
+
+    def test_a_cancel_in_a_dask_task_ends_its_batch_promptly(self, dask_client):
+        limiter = ClusterLimiter(dask_client, requests_per_minute=1)
+        try:
+            with FakeServer(default=Reply(text="ok")) as server:
+                outcome = dask_client.submit(cancelled_batch, server.client(), limiter, pure=False).result()
+        finally:
+            limiter.close()
+        assert outcome[0] == "CancelledError" and outcome[1] < 0.5 + 1.5
+        assert outcome[2] == ["ok"]
 
     @pytest.mark.parametrize("options", [{"requests_per_minute": 0}, {"tokens_per_minute": -1.0},
                                          {"requests_per_minute": 60, "burst_seconds": 2.5}])
