@@ -24,7 +24,8 @@ from .types import Response
 if TYPE_CHECKING:
     from .client import Client
 
-__all__ = ["BatchResult", "TokenBucket", "Limiter", "LocalLimiter", "run_batch", "as_request", "wait_for_turn"]
+__all__ = ["BatchResult", "TokenBucket", "Limiter", "LocalLimiter", "run_batch", "as_request", "wait_for_turn",
+           "check_stop"]
 
 log = logging.getLogger("llmsync")
 STOPPED = "stopped while waiting for a turn under the rate limit"
@@ -39,6 +40,12 @@ def wait_for_turn(seconds: float, stop: Optional[threading.Event],
             sleep(seconds)
     elif stop.wait(seconds) if seconds > 0 else stop.is_set():
         raise CancelledError(STOPPED)
+
+
+def check_stop(stop: Any) -> None:
+    """Refuse a ``stop`` that is not a ``threading.Event`` (an ``llmsync.Cancel`` is not one)."""
+    if stop is not None and not isinstance(stop, threading.Event):
+        raise InvalidRequestError(f"stop must be a threading.Event or None, got {stop!r}")
 
 
 @dataclass
@@ -172,7 +179,9 @@ class LocalLimiter:
         Raises:
             CancelledError: ``stop`` was set first; nothing stays taken (a request
                 already taken from its bucket is given back).
+            InvalidRequestError: ``stop`` is not a ``threading.Event``.
         """
+        check_stop(stop)
         self._pause.wait(stop)
         if self.requests is not None:
             self.requests.take(1, stop)

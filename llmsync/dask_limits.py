@@ -12,7 +12,7 @@ import uuid
 from collections import deque
 from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 
-from .batch import STOPPED, wait_for_turn
+from .batch import STOPPED, check_stop, wait_for_turn
 from .errors import CancelledError, InvalidRequestError
 
 __all__ = ["ClusterLimiter", "check_limits"]
@@ -268,7 +268,9 @@ class ClusterLimiter:
             CancelledError: ``stop`` was set first (the call was cancelled, or its client
                 closed). The turn booked is given back to the schedule when no turn was
                 booked after it that is still wanted; otherwise it is lost.
+            InvalidRequestError: ``stop`` is not a ``threading.Event``.
         """
+        check_stop(stop)
         gate = self._gate
         while True:
             wait_for_turn(gate.pause_left(), stop)

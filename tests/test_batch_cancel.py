@@ -229,3 +229,7 @@ class TestLocalLimiterStop:
         bucket.take(1)
         bucket.give_back(5)
         assert bucket._tokens == bucket.capacity == 10.0
+
+    def test_a_stop_that_is_not_an_event_is_refused(self):
+        with pytest.raises(llmsync.InvalidRequestError, match="threading.Event"):
+            LocalLimiter(requests_per_minute=60).acquire(1, stop=Cancel())

@@ -416,6 +416,11 @@ class TestClusterLimiter:
         assert outcome[0] == "CancelledError" and outcome[1] < 0.5 + 1.5
         assert outcome[2] == ["ok"]
 
+    def test_a_stop_that_is_not_an_event_is_refused_before_any_round_trip(self):
+        limiter = ClusterLimiter.__new__(ClusterLimiter)  # no scheduler: nothing may be asked of it
+        with pytest.raises(llmsync.InvalidRequestError, match="threading.Event"):
+            limiter.acquire(1, stop=llmsync.Cancel())
+
     @pytest.mark.parametrize("options", [{"requests_per_minute": 0}, {"tokens_per_minute": -1.0},
                                          {"requests_per_minute": 60, "burst_seconds": 2.5}])
     def test_bad_limits_are_invalid_requests(self, options):
