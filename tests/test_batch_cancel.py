@@ -90,6 +90,33 @@ class TestWaitingForATurn:
         assert error.provider == "openai"
         assert len(server.requests) == 1
 
+    @pytest.mark.parametrize("how", ["hooks", "fallback chain"])
+    def test_client_close_reaches_an_item_whose_exchange_is_wrapped(self, server, how):
+        class Errors:
+            def __init__(self):
+                self.seen = []
+
+            def on_error(self, error):
+                self.seen.append(error)
+
+        hook = Errors()
+        server.default = Reply(text="ok")
+        client = server.client(hooks=[hook]) if how == "hooks" else server.client()
+        model = MODEL if how == "hooks" else [MODEL, "openai/gpt-4o"]
+        items = [{"model": model, "prompt": "a"}, {"model": model, "prompt": "b"}]
+        thread, outcome = in_thread(lambda: list(client.batch(items, max_workers=2, requests_per_minute=1)))
+        assert wait_until(lambda: len(server.requests) == 1)
+        time.sleep(0.2)
+        closed_at = time.monotonic()
+        client.close()
+        thread.join(5)
+        assert time.monotonic() - closed_at < PROMPT
+        [error] = [r.error for r in outcome[0][0] if not r.ok]
+        assert isinstance(error, CancelledError) and error.message == "the client was closed"
+        assert len(server.requests) == 1, "the fallback chain tried its next model"
+        if how == "hooks":
+            assert hook.seen == [error]
+
     def test_leaving_the_loop_early_does_not_wait_for_the_waiting_items(self, server):
         server.default = Reply(text="ok")
 
