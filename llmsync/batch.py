@@ -14,7 +14,7 @@ import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, Iterator, Optional, Protocol, Set, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, Iterator, Optional, Protocol, Set
 
 from .errors import CancelledError, InvalidRequestError, LLMError, RateLimitError
 from .cancel import Cancel
@@ -226,24 +226,6 @@ def _estimated_tokens(request: Request) -> int:
     return characters // 4 + (request.max_tokens or 256)
 
 
-class _ItemStop:
-    """Set when an item's call is stopped, to wake it while it waits for its turn.
-
-    The batch's ``Cancel`` sets it, and so does ``Client.close()``: that stops every call
-    in the client's set of live exchanges, where this stands in for the item's exchange
-    (which joins the set only inside ``response()``, and whose stop the limiter cannot see).
-    """
-
-    def __init__(self) -> None:
-        self.event = threading.Event()
-        self.reason: Tuple[str, ...] = ()  # as ``Exchange.stop`` takes it: none means a cancel
-
-    def stop(self, *reason: str) -> None:
-        if not self.event.is_set():
-            self.reason = reason
-        self.event.set()
-
-
 def _takes_stop(limiter: Any) -> bool:
     """Whether ``limiter.acquire`` takes ``stop`` (a user's limiter may predate it)."""
     try:
@@ -259,55 +241,47 @@ class _BatchRunner:
         self.limiter = limiter
         self.cancel = cancel
         self.stoppable = _takes_stop(limiter)
-        self.waiting: Set[_ItemStop] = set()  # items under way; all stopped when the batch ends
+        self.running: Set[Any] = set()  # the items' exchanges; all stopped when the batch ends
         self.ended = False
 
     def end(self) -> None:
         """The batch is over (cancelled, or its iterator closed): items still waiting for
         their turn give up instead of starting."""
         self.ended = True
-        for stop in list(self.waiting):
-            stop.stop()
+        for exchange in list(self.running):
+            exchange.stop()
 
     def run_one(self, index: int, item: Any) -> BatchResult:
-        stop = _ItemStop()
-        live: Set[Any] = self.client._live
-        live.add(stop)
-        self.waiting.add(stop)
-        if self.ended:
-            stop.stop()
-        unsubscribe = self.cancel.subscribe(stop.stop) if self.cancel is not None else None
+        exchange = None
         try:
             request = replace(as_request(item), stream=False)
             estimate = _estimated_tokens(request)
             exchange = self.client.exchange(request, self.cancel,
-                                            before_attempt=lambda: self._take_turn(exchange, estimate, stop),
+                                            before_attempt=lambda: self._take_turn(exchange, estimate),
                                             on_retry=self._on_retry)
+            self.running.add(exchange)
+            if self.ended:
+                exchange.stop()
             response = exchange.response()
         except LLMError as error:
             return BatchResult(index, error=error)
         finally:
-            live.discard(stop)
-            self.waiting.discard(stop)
-            if unsubscribe is not None:
-                unsubscribe()
+            self.running.discard(exchange)
         if response.usage:
             self.limiter.settle(estimate, response.usage.total_tokens)
         return BatchResult(index, response=response)
 
-    def _take_turn(self, exchange: Any, estimate: int, stop: _ItemStop) -> None:
+    def _take_turn(self, exchange: Any, estimate: int) -> None:
         if not self.stoppable:
             self.limiter.acquire(estimate)
             return
+        # The exchange's own stop (the batch's Cancel, Client.close(), the batch's end)
+        # wakes the wait; the attempt then raises the CancelledError every stage raises.
         try:
-            self.limiter.acquire(estimate, stop=stop.event)
+            self.limiter.acquire(estimate, stop=exchange.stopped)
         except CancelledError:
-            if not stop.event.is_set():
+            if not exchange.stopped.is_set():
                 raise
-            # Stopped before its turn. Stopping the exchange too (it may not have heard
-            # yet) makes it raise the CancelledError every other stage raises, before any
-            # byte is sent.
-            exchange.stop(*stop.reason)
 
     def _on_retry(self, error: LLMError, attempt: int, delay: float) -> None:
         if isinstance(error, RateLimitError):

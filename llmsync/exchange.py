@@ -113,6 +113,12 @@ class Exchange:
         if watch is not None:
             watch.shutdown(reason)
 
+    @property
+    def stopped(self) -> threading.Event:
+        """Set once the exchange is stopped (a cancel, ``Client.close()``): a ``before_attempt``
+        hook that waits (a batch's rate limit) waits on it too."""
+        return self._stopped
+
     def _check_stopped(self) -> None:
         if self.stop_reason is not None:
             raise self._cancelled_error()

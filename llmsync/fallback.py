@@ -8,6 +8,7 @@ once the caller has seen text from one model, another model's answer cannot foll
 If every model fails, the last error is raised with ``.errors`` listing each model's.
 """
 import logging
+import threading
 from typing import Any, Callable, Iterator, List, Optional
 
 from .catalog import lookup
@@ -89,6 +90,11 @@ class FallbackExchange:
 
     def partial(self) -> Response:
         return self.current.partial()
+
+    @property
+    def stopped(self) -> threading.Event:
+        """The model being tried's ``Exchange.stopped``."""
+        return self.current.stopped
 
     def stop(self, *reason: str) -> None:
         """Stop the model being tried, and try no other."""
