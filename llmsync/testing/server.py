@@ -141,6 +141,16 @@ class _Server(ThreadingHTTPServer):
     def handle_error(self, request: Any, client_address: Any) -> None:
         """Clients that hang up mid-reply are expected here; stay quiet."""
 
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        # Counted open until its socket is shut down (socketserver does that after the
+        # handler's finish()), so a test that waits for open_connections == 0 knows the
+        # client's pooled connection is really dead.
+        self.fake._connection(+1)  # type: ignore[attr-defined]
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.fake._connection(-1)  # type: ignore[attr-defined]
+
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
@@ -148,13 +158,6 @@ class _Handler(BaseHTTPRequestHandler):
     def setup(self) -> None:
         super().setup()
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.server.fake._connection(+1)  # type: ignore[attr-defined]
-
-    def finish(self) -> None:
-        try:
-            super().finish()
-        finally:
-            self.server.fake._connection(-1)  # type: ignore[attr-defined]
 
     def log_message(self, *args: Any) -> None:
         pass
