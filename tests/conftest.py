@@ -101,6 +101,16 @@ def text_of(events):
     return "".join(e.text for e in events if isinstance(e, TextDelta))
 
 
+def timed(call):
+    """(what ``call`` raised or returned, seconds it took)."""
+    started = time.monotonic()
+    try:
+        outcome = call()
+    except BaseException as exc:  # noqa: B902 - the test inspects it
+        outcome = exc
+    return outcome, time.monotonic() - started
+
+
 def first_text_position(model, reply):
     """Number of wire events after which the caller has seen text."""
     events = wire_events(model, reply)

@@ -13,21 +13,11 @@ import llmsync
 from llmsync import Cancel, CancelledError
 from llmsync.batch import LocalLimiter, TokenBucket
 from llmsync.testing import Reply
-from tests.conftest import wait_until
+from tests.conftest import timed, wait_until
 
 MODEL = "openai/gpt-4o-mini"
 ITEMS = [{"model": MODEL, "prompt": f"p{n}"} for n in range(3)]
 PROMPT = 1.5  # "within about a second", with room for a loaded 2-core machine
-
-
-def timed(call):
-    """(what ``call`` raised or returned, seconds it took)."""
-    started = time.monotonic()
-    try:
-        outcome = call()
-    except BaseException as exc:  # noqa: B902 - the test inspects it
-        outcome = exc
-    return outcome, time.monotonic() - started
 
 
 def in_thread(call):

@@ -18,7 +18,7 @@ import pytest
 import llmsync
 from llmsync import Cancel, CancelledError
 from llmsync.testing import Reply
-from tests.conftest import wait_until
+from tests.conftest import timed, wait_until
 
 MODEL = "openai/gpt-4o-mini"
 
@@ -27,16 +27,6 @@ def cancel_after(cancel, seconds=0.3):
     timer = threading.Timer(seconds, cancel.cancel)
     timer.start()
     return timer
-
-
-def timed(call):
-    """(what ``call`` raised or returned, seconds it took)."""
-    started = time.monotonic()
-    try:
-        outcome = call()
-    except BaseException as exc:  # noqa: B902 - the test inspects it
-        outcome = exc
-    return outcome, time.monotonic() - started
 
 
 @pytest.fixture
