@@ -276,6 +276,9 @@ CHILD = textwrap.dedent("""
         raise SoftTimeLimitExceeded()
 
     signal.signal(signal.SIGUSR1, soft_limit)
+    # Ctrl-C raises KeyboardInterrupt even when this test runs as a background job, whose
+    # children inherit SIGINT ignored (and Python then installs no handler for it).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     client = llmsync.Client(api_keys={"openai": "sk-test-key"}, base_urls={"openai": sys.argv[1]})
     print("ready", flush=True)
     try:
