@@ -121,9 +121,10 @@ class TestWaitingForATurn:
 
     def test_a_cancel_reaches_an_item_waiting_out_a_429_pause(self, server):
         # One worker's 429 pauses all: the third item, started when the second is done,
-        # waits in the limiter's shared pause.
-        server.add(Reply.error(429, "slow down", headers={"Retry-After": "20"}))
-        server.default = Reply(text="ok", delay_before=0.3)
+        # waits in the limiter's shared pause. The 429 comes late enough for the second
+        # item's request to go out first, and before the second item is answered.
+        server.add(Reply.error(429, "slow down", headers={"Retry-After": "20"}, delay_before=0.4))
+        server.default = Reply(text="ok", delay_before=0.8)
         cancel = Cancel()
         client = server.client(retry=llmsync.RetryPolicy(max_retries=2, max_delay=30.0))
         batch = client.batch(ITEMS, max_workers=2, requests_per_minute=6000, cancel=cancel)
