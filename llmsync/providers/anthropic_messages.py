@@ -13,7 +13,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from ..errors import InvalidRequestError
 from ..options import CacheOptions, Request
 from ..types import Document, Image, Message, ReasoningBlock, Role, Text, ToolCall
-from .base import split_data_url
+from .base import add_turn, split_data_url
 
 __all__ = ["PROVIDER_ID", "conversation", "apply_tools", "apply_cache"]
 
@@ -40,14 +40,8 @@ def conversation(request: Request, provider_id: str = PROVIDER_ID) -> Tuple[List
             role, blocks = "user", [_tool_result(message)]
         else:
             role, blocks = "user", [_part(part) for part in message.parts if _has_content(part)]
-        if not blocks:
-            continue
-        # Consecutive same-role messages become one turn: parallel tool results share
-        # one user turn, in call order.
-        if turns and turns[-1]["role"] == role:
-            turns[-1]["content"].extend(blocks)
-        else:
-            turns.append({"role": role, "content": blocks})
+        if blocks:
+            add_turn(turns, role, blocks)
     return system, turns
 
 

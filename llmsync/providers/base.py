@@ -71,6 +71,16 @@ def split_data_url(url: str, provider: str) -> Tuple[str, str]:
     return head[len("data:"):-len(";base64")] or "application/octet-stream", data
 
 
+def add_turn(turns: List[Dict[str, Any]], role: str, content: List[Any]) -> None:
+    """Append a ``{"role", "content"}`` turn, or extend the last one of the same role: APIs
+    with strictly alternating turns (Anthropic Messages, Bedrock Converse) take parallel
+    tool results as one user turn, in call order."""
+    if turns and turns[-1]["role"] == role:
+        turns[-1]["content"].extend(content)
+    else:
+        turns.append({"role": role, "content": content})
+
+
 def reply_error(error: Any, provider: str, what: str, type_keys: Sequence[str] = ("type",),
                 retryable_types: Iterable[str] = ()) -> ProviderError:
     """The ``ProviderError`` for an error object found inside a 200 reply (a stream event

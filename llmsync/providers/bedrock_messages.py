@@ -12,7 +12,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from ..errors import InvalidRequestError
 from ..options import CacheOptions, Request
 from ..types import Document, Image, Message, Role, Text
-from .base import split_data_url
+from .base import add_turn, split_data_url
 
 __all__ = ["conversation", "tool_config", "apply_cache"]
 
@@ -52,12 +52,8 @@ def conversation(request: Request, provider_id: str) -> Tuple[List[Dict[str, Any
             role, blocks = "user", [_tool_result(message, documents)]
         else:
             role, blocks = "user", [_part(part, documents) for part in message.parts if _has_content(part)]
-        if not blocks:
-            continue
-        if turns and turns[-1]["role"] == role:
-            turns[-1]["content"].extend(blocks)
-        else:
-            turns.append({"role": role, "content": blocks})
+        if blocks:
+            add_turn(turns, role, blocks)
     return system, turns
 
 
