@@ -80,7 +80,7 @@ def error_from_response(status: int, headers: Mapping[str, str], content: bytes,
         text = content.decode("utf-8", "replace")
         try:
             payload = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested past the decoder's depth
             payload = None
         info = provider.describe_error(status, payload, text, headers=headers)
         message = f"HTTP {status}: {info.message}" if info.message else f"HTTP {status}"
@@ -114,7 +114,7 @@ def read_json(response: "HttpResponse", content: bytes, provider: "Provider") ->
             f"expected JSON, got an HTML page (a proxy or gateway error?): {_html_summary(content)!r}", **context)
     try:
         return json.loads(content)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # not JSON, or nested past the decoder's depth
         shown = content[:200].decode("utf-8", "replace")
         raise ProviderError(
             f"expected a JSON body, got {shown!r}" if content else "expected a JSON body, got an empty body",

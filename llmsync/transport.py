@@ -264,7 +264,7 @@ def _close_pools(adapter: Any) -> None:
 # -- foreign exceptions -----------------------------------------------------------------------
 
 # What a parser raises when a body has an unexpected shape.
-PARSE_ERRORS = (KeyError, IndexError, TypeError, AttributeError, ValueError)
+PARSE_ERRORS = (KeyError, IndexError, TypeError, AttributeError, ValueError, OverflowError)
 
 
 def foreign_error(exc: BaseException, provider_id: Optional[str], sent: bool = False) -> LLMError:

@@ -389,3 +389,44 @@ def test_string_text_and_integer_usage_pass_unchanged(fuzz_server, fuzz_client):
     fuzz_server.add(Reply(text="fine", usage=Usage(3, 2, 5)))
     response = fuzz_client.generate("openai/gpt-4o-mini", "hi")
     assert response.content == "fine" and response.usage.total_tokens == 5
+
+
+# -- found by review: values no mutation above makes ----------------------------------------------
+
+DEEP = "[" * 100_000 + "]" * 100_000  # past the JSON decoder's recursion limit
+
+
+@pytest.mark.parametrize("model", each_format())
+def test_json_nested_past_the_decoders_depth_is_a_provider_error(fuzz_server, fuzz_client, model):
+    fuzz_server.add(Reply(body=DEEP.encode()))
+    with pytest.raises(llmsync.ProviderError):
+        fuzz_client.generate(model, "hi")
+    fuzz_server.add(Reply(body=sse(DEEP)))
+    with pytest.raises(llmsync.ProviderError):
+        list(fuzz_client.stream(model, "hi"))
+
+
+def test_a_logprob_too_large_for_a_float_is_a_provider_error(fuzz_server, fuzz_client):
+    body = {"id": "c", "object": "chat.completion", "created": 0, "model": "m",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop",
+                         "logprobs": {"content": [{"token": "ok", "logprob": 10 ** 400, "top_logprobs": []}]}}]}
+    fuzz_server.add(Reply(body=json.dumps(body).encode("utf-8")))
+    with pytest.raises(llmsync.ProviderError, match="OverflowError"):
+        fuzz_client.generate("openai/gpt-4o-mini", "hi", logprobs=True)
+
+
+@pytest.mark.parametrize("model", ["openai/gpt-4o-mini", "openai-responses/gpt-4o"])
+def test_top_logprobs_that_are_not_a_list_keep_the_reply(fuzz_server, fuzz_client, model):
+    entry = {"token": "ok", "logprob": -0.5, "bytes": [111, 107], "top_logprobs": 5}
+    if model.startswith("openai-responses"):
+        body = {"id": "r", "object": "response", "status": "completed", "model": "m", "output": [
+            {"type": "message", "id": "m1", "role": "assistant", "status": "completed",
+             "content": [{"type": "output_text", "text": "ok", "annotations": [], "logprobs": [entry]}]}]}
+    else:
+        body = {"id": "c", "object": "chat.completion", "created": 0, "model": "m",
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"},
+                             "finish_reason": "stop", "logprobs": {"content": [entry]}}]}
+    fuzz_server.add(Reply(body=json.dumps(body).encode("utf-8")))
+    response = fuzz_client.generate(model, "hi", logprobs=True)
+    assert response.content == "ok"
+    assert [(p.token, p.logprob, p.top) for p in response.logprobs] == [("ok", -0.5, [])]

@@ -40,6 +40,11 @@ class TestWire:
         assert sorted(w.split(" ")[1] for w in caught) == ["logprobs", "top_p"]  # each said once
         assert all("while it reasons" in w for w in caught)
 
+    def test_an_option_a_reasoning_vendor_never_takes_is_noted_once(self):
+        plan, caught = explain("groq/openai/gpt-oss-120b", top_p=0.5, logprobs=True)
+        assert sorted(w.split(" ")[1] for w in caught) == ["logprobs", "top_p"]
+        assert "top_p" not in plan.body and "logprobs" not in plan.body
+
     def test_responses_api(self):
         plan, caught = explain("openai-responses/gpt-4o", **SAMPLING)
         assert plan.body["top_p"] == 0.9 and plan.body["safety_identifier"] == "user-123"

@@ -109,7 +109,7 @@ def decode_json(data: str, provider: str, what: str = "stream event") -> Any:
     """``json.loads`` that raises ``ProviderError`` naming the bad payload."""
     try:
         return json.loads(data)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # not JSON, or nested past the decoder's depth
         raise ProviderError(
             f"malformed JSON in {what}: {exc}: {data[:200]!r}", provider=provider
         ) from exc

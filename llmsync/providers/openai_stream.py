@@ -62,8 +62,10 @@ def _logprobs(content: Any) -> List[TokenLogprob]:
     out = []
     for entry in content if isinstance(content, list) else ():
         if isinstance(entry, dict) and isinstance(entry.get("token"), str):
+            alternatives = entry.get("top_logprobs")
             top = [TokenLogprob(t["token"], float(t.get("logprob") or 0.0))
-                   for t in entry.get("top_logprobs") or () if isinstance(t, dict) and isinstance(t.get("token"), str)]
+                   for t in (alternatives if isinstance(alternatives, list) else ())
+                   if isinstance(t, dict) and isinstance(t.get("token"), str)]
             out.append(TokenLogprob(entry["token"], float(entry.get("logprob") or 0.0), top))
     return out
 

@@ -55,6 +55,8 @@ def read_logprobs(builder: ResponseBuilder, entries: Any) -> None:
         return
     for entry in entries:
         if isinstance(entry, dict) and isinstance(entry.get("token"), str):
-            top = [TokenLogprob(t["token"], _number(t.get("logprob"))) for t in entry.get("top_logprobs") or ()
+            alternatives = entry.get("top_logprobs")
+            top = [TokenLogprob(t["token"], _number(t.get("logprob")))
+                   for t in (alternatives if isinstance(alternatives, list) else ())
                    if isinstance(t, dict) and isinstance(t.get("token"), str)]
             builder.logprob(TokenLogprob(entry["token"], _number(entry.get("logprob")), top))

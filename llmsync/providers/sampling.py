@@ -27,10 +27,11 @@ def chat_sampling(request: Any, body: Dict[str, Any], adjustments: List[str], ta
     ``top_p`` nor ``logprobs`` ("not supported with reasoning models": API reference).
     """
     not_taken = SAMPLING - takes
-    if reasoning:
-        unsupported(request, ("top_p", "logprobs"), f"{where} while it reasons", adjustments)
+    if reasoning:  # each dropped option is noted once: here only those the endpoint takes
+        unsupported(request, [name for name in ("top_p", "logprobs") if name in takes],
+                    f"{where} while it reasons", adjustments)
         takes = takes - {"top_p", "logprobs"}
-    unsupported(request, sorted(not_taken), where, adjustments)  # each dropped option noted once
+    unsupported(request, sorted(not_taken), where, adjustments)
     for name in ("top_p", "top_k", "seed"):
         if name in takes and getattr(request, name) is not None:
             body[name] = getattr(request, name)

@@ -24,7 +24,7 @@ def decode_event(data: str, provider: str) -> Any:
     """``decode_json(data, provider)``: the same value, or the same ``ProviderError``."""
     try:
         value, end = _scan_once(data, 0)
-    except (StopIteration, ValueError):
+    except (StopIteration, ValueError, RecursionError):
         return decode_json(data, provider)
     if end != len(data):
         return decode_json(data, provider)
