@@ -324,10 +324,10 @@ class Exchange:
         """One attempt at a stream, read up to its first event (all still retryable)."""
         http = self._send(first_event_deadline=True)
         self.parser = self.provider.stream_parser(self.prepared.model)
-        events = self._read_events(http, self.parser)
         try:
             check_stream_type(http, self.provider)
-            try:
+            try:  # a custom transport or decoder may start reading as soon as it is called
+                events = self._read_events(http, self.parser)
                 first = next(events)
             except PARSE_ERRORS as exc:
                 raise self._read_error(exc) from exc
@@ -336,7 +336,7 @@ class Exchange:
             explained = self._explained(error)
             if explained.partial is None:
                 explained.partial = self.parser.builder.build()
-            raise explained from (None if explained is error else error)
+            raise explained from (error.__cause__ if explained is error else error)
         first_event_at = time.monotonic()
         watch = self._watch
         if watch is not None and watch.reason is None:

@@ -151,6 +151,9 @@ class FallbackExchange:
             self.current = self._make(self.model)
         except LLMError as unprepared:  # the next model cannot even be asked (e.g. no key)
             self._fall_back(unprepared)
+            return
+        if self._stopped is not None:  # stopped while the next model's exchange was made
+            self.current.stop(self._stopped)
 
     def _next_index(self) -> Optional[int]:
         for index in range(self._index + 1, len(self.models)):

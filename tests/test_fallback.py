@@ -224,3 +224,31 @@ class TestCli:
         status = main(["chat", f"{OPENAI},{ANTHROPIC}", "Hi", "--base-url", "http://127.0.0.1:9/v1"])
         assert status == 2
         assert "several" in capsys.readouterr().err
+
+
+def test_a_stop_that_comes_while_the_next_model_is_prepared_reaches_it():
+    from llmsync.fallback import FallbackExchange
+
+    class Attempt:
+        def __init__(self, model):
+            self.model, self.stopped_with = model, None
+
+        def stop(self, *reason):
+            self.stopped_with = reason or ("cancelled",)
+
+        def response(self):
+            if self.stopped_with:
+                raise llmsync.CancelledError("the call was cancelled")
+            if self.model == "openai/gpt-4o-mini":
+                raise NetworkError("connection failed", provider="openai")
+            return f"from {self.model}"
+
+    def make(model):
+        if model != "openai/gpt-4o-mini":
+            chain.stop()  # the cancel lands between the switch and the new attempt
+        return Attempt(model)
+
+    chain = FallbackExchange(["openai/gpt-4o-mini", "anthropic/claude-sonnet-4-5"], make)
+    with pytest.raises(llmsync.CancelledError):
+        chain.response()
+    assert chain.current.model == "anthropic/claude-sonnet-4-5" and chain.current.stopped_with == ("cancelled",)

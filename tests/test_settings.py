@@ -16,7 +16,7 @@ from llmsync.providers.openai import ChatCompletionsProvider
 from llmsync.jsonl import result_line
 from llmsync.ratelimit import rate_limit_info
 from llmsync.testing import FakeServer
-from llmsync.transport import HttpRequest
+from llmsync.transport import HttpRequest, RequestsTransport
 
 MODEL = "openai/gpt-4o-mini"
 
@@ -280,6 +280,42 @@ def test_a_custom_transport_needs_no_socket():
     sent = transport.sent[0]
     assert isinstance(sent, HttpRequest) and sent.url == "https://api.openai.com/v1/chat/completions"
     assert sent.headers["Authorization"] == "Bearer sk-test-1234567890" and b'"hi"' in sent.body
+
+
+class _EagerResponse:
+    """A custom transport's response whose ``iter_bytes`` reads the whole body when called."""
+
+    def __init__(self, inner):
+        self.inner, self.status, self.headers = inner, inner.status, inner.headers
+
+    def iter_bytes(self):
+        return iter([self.inner.read()])
+
+    def read(self):
+        return self.inner.read()
+
+    def shutdown(self):
+        self.inner.shutdown()
+
+    def close(self):
+        self.inner.close()
+
+
+class _EagerTransport(RequestsTransport):
+    def send(self, *args, **kwargs):
+        return _EagerResponse(super().send(*args, **kwargs))
+
+
+def test_a_transport_that_reads_at_once_still_gets_the_first_event_deadline():
+    # Reading starts inside the first-event attempt, so the deadline explains the failure.
+    with FakeServer(default=Reply(text="hello", stall_after=0, stall=3)) as server:
+        client = llmsync.Client(api_keys={"openai": "k"}, base_urls=server.base_urls(), transport=_EagerTransport(),
+                                retry=llmsync.RetryPolicy.none())
+        with pytest.raises(llmsync.TimeoutError, match="no first event") as caught:
+            with client.stream(MODEL, "hi", first_token_timeout=0.5) as stream:
+                list(stream)
+        client.close()
+    assert caught.value.partial is not None
 
 
 class TestProxies:
