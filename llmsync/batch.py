@@ -14,7 +14,7 @@ import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, Iterator, Optional, Protocol, Set
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, Iterator, Optional, Protocol, Set, Tuple
 
 from .errors import CancelledError, InvalidRequestError, LLMError, RateLimitError
 from .cancel import Cancel
@@ -243,13 +243,17 @@ class _BatchRunner:
         self.stoppable = _takes_stop(limiter)
         self.running: Set[Any] = set()  # the items' exchanges; all stopped when the batch ends
         self.ended = False
+        self.reason: Tuple[str, ...] = ()  # why it ended, as Exchange.stop takes it (none: cancelled)
 
-    def end(self) -> None:
-        """The batch is over (cancelled, or its iterator closed): items still waiting for
-        their turn give up instead of starting."""
+    def stop(self, *reason: str) -> None:
+        """End the batch from any thread (its iterator closed, a cancel, ``Client.close()``,
+        which stops every call under way): the items under way stop, with ``reason``, and
+        the others give up instead of starting."""
+        if not self.ended:
+            self.reason = reason
         self.ended = True
         for exchange in list(self.running):
-            exchange.stop()
+            exchange.stop(*reason)
 
     def run_one(self, index: int, item: Any) -> BatchResult:
         exchange = None
@@ -261,7 +265,7 @@ class _BatchRunner:
                                             on_retry=self._on_retry)
             self.running.add(exchange)
             if self.ended:
-                exchange.stop()
+                exchange.stop(*self.reason)
             response = exchange.response()
         except LLMError as error:
             return BatchResult(index, error=error)
@@ -309,6 +313,10 @@ def run_batch(client: "Client", items: Iterable[Any], max_workers: int = 8,
     if cancel is not None and not isinstance(cancel, Cancel):
         raise InvalidRequestError(f"cancel must be an llmsync.Cancel, got {cancel!r}")
     runner = _BatchRunner(client, limiter or LocalLimiter(requests_per_minute, tokens_per_minute), cancel)
+    # Client.close() stops the batch as it stops every call under way: each item not done
+    # ends with its CancelledError ("the client was closed"), started or not.
+    live: Set[Any] = client._live
+    live.add(runner)
     pending: Set[Future] = set()
     done_count = 0
     source = enumerate(items)
@@ -336,9 +344,10 @@ def run_batch(client: "Client", items: Iterable[Any], max_workers: int = 8,
                     on_progress(done_count, result)
                 yield result
     finally:
+        live.discard(runner)
         for future in pending:
             future.cancel()
-        runner.end()
+        runner.stop()
         pool.shutdown(wait=True)
 
 

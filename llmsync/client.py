@@ -113,7 +113,7 @@ class Client:
         self._base_urls = dict(base_urls or {})
         self._transport = transport or RequestsTransport(max_connections, proxies=proxies, verify=verify,
                                                          default_headers=default_headers)
-        self._live: Set[Exchange] = set()
+        self._live: Set[Any] = set()  # calls under way (exchanges, batches): close() stops each
         self._pool: Optional[ThreadPoolExecutor] = None
         self._pool_pid = os.getpid()
         self._pool_lock = threading.Lock()

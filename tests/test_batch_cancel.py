@@ -251,3 +251,22 @@ class TestLocalLimiterStop:
     def test_a_stop_that_is_not_an_event_is_refused(self):
         with pytest.raises(llmsync.InvalidRequestError, match="threading.Event"):
             LocalLimiter(requests_per_minute=60).acquire(1, stop=Cancel())
+
+
+def test_client_close_ends_items_not_yet_started_too(server):
+    # Five items on two workers: three are queued when the client closes; none may wait
+    # out a rate-limit turn on the still usable client.
+    server.default = Reply(text="ok")
+    client = server.client()
+    items = [{"model": MODEL, "prompt": f"p{n}"} for n in range(5)]
+    thread, outcome = in_thread(lambda: list(client.batch(items, max_workers=2, requests_per_minute=1)))
+    assert wait_until(lambda: len(server.requests) == 1)
+    time.sleep(0.2)
+    closed_at = time.monotonic()
+    client.close()
+    thread.join(5)
+    assert not thread.is_alive() and time.monotonic() - closed_at < PROMPT
+    results, _ = outcome[0]
+    errors = sorted((r.index, r.error.message) for r in results if not r.ok)
+    assert errors == [(n, "the client was closed") for n in range(1, 5)]
+    assert len(server.requests) == 1
