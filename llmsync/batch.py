@@ -185,13 +185,17 @@ class LocalLimiter:
         self._pause.wait(stop)
         if self.requests is not None:
             self.requests.take(1, stop)
-        if self.tokens is not None:
-            try:
+        try:
+            if self.tokens is not None:
                 self.tokens.take(tokens, stop)
-            except CancelledError:
-                if self.requests is not None:
-                    self.requests.give_back(1)
-                raise
+            if stop is not None and stop.is_set():  # stopped as the last take returned
+                if self.tokens is not None:
+                    self.tokens.give_back(tokens)
+                raise CancelledError(STOPPED)
+        except CancelledError:
+            if self.requests is not None:
+                self.requests.give_back(1)
+            raise
 
     def settle(self, estimated: int, used: int) -> None:
         if self.tokens is not None:

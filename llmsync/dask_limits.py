@@ -6,6 +6,7 @@ and every request of every worker reserves its send time there: one round trip, 
 millisecond. A 429 that names a wait pauses the schedule, so every worker on every node
 waits. It implements ``llmsync.batch.Limiter``; ``llmsync.dask`` uses it.
 """
+import logging
 import threading
 import time
 import uuid
@@ -16,6 +17,8 @@ from .batch import STOPPED, check_stop, wait_for_turn
 from .errors import CancelledError, InvalidRequestError
 
 __all__ = ["ClusterLimiter", "check_limits"]
+
+log = logging.getLogger("llmsync")
 
 MAX_BURST_SECONDS = 2.0  # DESIGN.md: a burst is at most 2 seconds' worth of the rate
 # A request that waited this long for its turn asks the scheduler again whether a pause
@@ -143,7 +146,8 @@ class _LimitService:
 
     def release(self, name: str, booking: int) -> bool:
         with self.lock:
-            return self.limits[name].release(booking)
+            limits = self.limits.get(name)  # gone when the driver already closed the limiter
+            return limits.release(booking) if limits is not None else False
 
     def pause(self, name: str, seconds: float) -> float:
         with self.lock:
@@ -279,19 +283,29 @@ class ClusterLimiter:
             reply = gate.call("llmsync_limits_reserve", tokens=tokens, settled=settled)
             delay = reply[0]
             gate.heard_pause(reply[1])
+            # Stopped during the round trip, or during the wait for the turn booked.
+            if stop is not None and (stop.is_set() or (delay > 0 and stop.wait(delay))):
+                self._give_back(reply)
+                raise CancelledError(STOPPED)
             if delay <= 0:
                 return
             if stop is None:
                 time.sleep(delay)
-            elif stop.wait(delay):
-                if len(reply) > 2:  # a scheduler running an older llmsync cannot give it back
-                    gate.call("llmsync_limits_release", booking=reply[2])
-                raise CancelledError(STOPPED)
             if delay >= _RECHECK_AFTER:
                 gate.heard_pause(gate.call("llmsync_limits_pause_left"))
             if gate.pause_left() <= 0:
                 return
             # A pause began while this request waited: book a new turn after it.
+
+    def _give_back(self, reply: Any) -> None:
+        """Give a booked turn back, as far as the scheduler can; never an error of its own
+        (a cancel must raise ``CancelledError``, whatever the scheduler's state)."""
+        if len(reply) <= 2:  # a scheduler running an older llmsync cannot take it back
+            return
+        try:
+            self._gate.call("llmsync_limits_release", booking=reply[2])
+        except Exception as exc:  # noqa: B902 - giving back is best effort: the turn is lost
+            log.debug("a cancelled turn could not be given back: %s", exc)
 
     def settle(self, estimated: int, used: int) -> None:
         """Account for a reply's real token use (reported with the next reservation)."""

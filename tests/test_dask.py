@@ -382,6 +382,48 @@ class TestClusterLimiter:
         assert not limits.release(12345)
         assert limits.reserve(0)[0] == 6.0
 
+    @staticmethod
+    def _limiter_on(service, hook):
+        """A ClusterLimiter whose scheduler calls go to ``service`` in this process, each
+        first shown to ``hook(handler)``."""
+        from llmsync.dask_limits import _Gate
+
+        class InProcessGate(_Gate):
+            def call(self, handler, **fields):
+                hook(handler)
+                return getattr(service, handler.replace("llmsync_limits_", ""))(self.name, **fields)
+
+        limiter = ClusterLimiter.__new__(ClusterLimiter)
+        limiter.name, limiter._gate = "n", InProcessGate("n")
+        return limiter
+
+    def test_a_stop_during_the_reservation_gives_the_turn_back(self):
+        from llmsync.dask_limits import _LimitService
+
+        service = _LimitService()
+        service.open("n", 60, None, 1.0)
+        stop = threading.Event()
+        limiter = self._limiter_on(service, lambda handler: handler.endswith("reserve") and stop.set())
+        with pytest.raises(llmsync.CancelledError):
+            limiter.acquire(0, stop=stop)  # the turn was due at once, but the call was stopped
+        assert service.reserve("n", 0, 0.0)[0] == 0.0, "the turn went back: the next one is due at once"
+
+    def test_a_failed_give_back_still_ends_in_cancelled_error(self):
+        from llmsync.dask_limits import _LimitService
+
+        def hook(handler):
+            if handler.endswith("release"):
+                raise OSError("Timed out trying to connect to tcp://scheduler:8786")
+
+        service = _LimitService()
+        service.open("n", 60, None, 1.0)
+        service.reserve("n", 0, 0.0)  # the bucket's one turn is taken: the next is a second away
+        stop = threading.Event()
+        threading.Timer(0.2, stop.set).start()
+        with pytest.raises(llmsync.CancelledError):
+            self._limiter_on(service, hook).acquire(0, stop=stop)
+        assert service.release("closed-by-the-driver", 1) is False
+
     def test_a_cancel_wakes_a_request_waiting_for_its_cluster_turn(self, dask_client):
         limiter = ClusterLimiter(dask_client, requests_per_minute=1)  # the second turn is a minute away
         cancel = llmsync.Cancel()
