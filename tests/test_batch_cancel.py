@@ -28,6 +28,20 @@ def in_thread(call):
     return thread, outcome
 
 
+def close_mid_batch(server, client, items):
+    """Run ``client.batch(items)`` (2 workers, 1 request a minute) in a thread, close the
+    client once the first request was answered; the results, and seconds from the close
+    to the batch's end."""
+    thread, outcome = in_thread(lambda: list(client.batch(items, max_workers=2, requests_per_minute=1)))
+    assert wait_until(lambda: len(server.requests) == 1)
+    time.sleep(0.2)
+    closed_at = time.monotonic()
+    client.close()
+    thread.join(5)
+    assert not thread.is_alive(), "the batch outlived Client.close()"
+    return outcome[0][0], time.monotonic() - closed_at
+
+
 class TestWaitingForATurn:
     def test_a_cancel_ends_the_batch_and_sends_nothing_more(self, server):
         server.default = Reply(text="ok")
@@ -65,14 +79,8 @@ class TestWaitingForATurn:
         server.default = Reply(text="ok")
         client = server.client()
         items = ITEMS[:2]
-        thread, outcome = in_thread(lambda: list(client.batch(items, max_workers=2, requests_per_minute=1)))
-        assert wait_until(lambda: len(server.requests) == 1)
-        time.sleep(0.2)
-        closed_at = time.monotonic()
-        client.close()
-        thread.join(5)
-        results, _ = outcome[0]
-        assert time.monotonic() - closed_at < PROMPT
+        results, seconds = close_mid_batch(server, client, items)
+        assert seconds < PROMPT
         by_index = {r.index: r for r in results}
         assert by_index[0].ok
         error = by_index[1].error
@@ -94,14 +102,9 @@ class TestWaitingForATurn:
         client = server.client(hooks=[hook]) if how == "hooks" else server.client()
         model = MODEL if how == "hooks" else [MODEL, "openai/gpt-4o"]
         items = [{"model": model, "prompt": "a"}, {"model": model, "prompt": "b"}]
-        thread, outcome = in_thread(lambda: list(client.batch(items, max_workers=2, requests_per_minute=1)))
-        assert wait_until(lambda: len(server.requests) == 1)
-        time.sleep(0.2)
-        closed_at = time.monotonic()
-        client.close()
-        thread.join(5)
-        assert time.monotonic() - closed_at < PROMPT
-        [error] = [r.error for r in outcome[0][0] if not r.ok]
+        results, seconds = close_mid_batch(server, client, items)
+        assert seconds < PROMPT
+        [error] = [r.error for r in results if not r.ok]
         assert isinstance(error, CancelledError) and error.message == "the client was closed"
         assert len(server.requests) == 1, "the fallback chain tried its next model"
         if how == "hooks":
@@ -259,14 +262,8 @@ def test_client_close_ends_items_not_yet_started_too(server):
     server.default = Reply(text="ok")
     client = server.client()
     items = [{"model": MODEL, "prompt": f"p{n}"} for n in range(5)]
-    thread, outcome = in_thread(lambda: list(client.batch(items, max_workers=2, requests_per_minute=1)))
-    assert wait_until(lambda: len(server.requests) == 1)
-    time.sleep(0.2)
-    closed_at = time.monotonic()
-    client.close()
-    thread.join(5)
-    assert not thread.is_alive() and time.monotonic() - closed_at < PROMPT
-    results, _ = outcome[0]
+    results, seconds = close_mid_batch(server, client, items)
+    assert seconds < PROMPT
     errors = sorted((r.index, r.error.message) for r in results if not r.ok)
     assert errors == [(n, "the client was closed") for n in range(1, 5)]
     assert len(server.requests) == 1
